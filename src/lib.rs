@@ -1,3 +1,17 @@
-//! rt: an OCI runtime. The binary in main.rs is a thin CLI over this library.
+//! rt: an OCI container runtime. The binary in main.rs is a thin CLI over this library.
 pub mod cgroups;
+pub mod cgroups_mountinfo;
+pub mod cli;
+pub mod container;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod procfs;
+pub mod rootfs;
 pub mod security;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod timefmt;
+pub mod tty;

@@ -1,1 +1,2 @@
+pub mod caps;
 pub mod seccomp;

@@ -1,0 +1,54 @@
+//! runc's flag parser takes long flags with one dash too (`-bundle x`, `-no-subreaper`), and
+//! callers use that form. Rewrite those tokens to `--name` before clap sees them.
+
+const LONG_FLAGS: &[&str] = &[
+    "root", "log", "log-format", "debug", "systemd-cgroup", "rootless", "criu", "bundle",
+    "console-socket", "pid-file", "no-pivot", "no-new-keyring", "preserve-fds", "detach", "keep",
+    "no-subreaper", "force", "all", "format", "quiet", "stats", "interval", "resources",
+    "memory", "memory-reservation", "memory-swap", "kernel-memory", "kernel-memory-tcp",
+    "cpu-shares", "cpu-quota", "cpu-period", "cpu-burst", "cpuset-cpus", "cpuset-mems",
+    "pids-limit", "blkio-weight", "cpu-rt-period", "cpu-rt-runtime", "cpu-idle", "version",
+    "help",
+];
+
+pub fn normalize(args: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut passthrough = false;
+    for a in args {
+        if passthrough || a == "--" {
+            passthrough = true;
+            out.push(a);
+            continue;
+        }
+        let converted = a
+            .strip_prefix('-')
+            .filter(|rest| !rest.starts_with('-'))
+            .filter(|rest| {
+                let name = rest.split('=').next().unwrap_or_default();
+                name.len() > 1 && LONG_FLAGS.contains(&name)
+            })
+            .map(|rest| format!("--{rest}"));
+        out.push(converted.unwrap_or(a));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(v: &[&str]) -> Vec<String> {
+        normalize(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn single_dash_long_flags() {
+        assert_eq!(
+            n(&["rt", "-root=/x", "run", "-no-subreaper", "-d", "id"]),
+            ["rt", "--root=/x", "run", "--no-subreaper", "-d", "id"]
+        );
+        // ps arguments and unknown words are left alone.
+        assert_eq!(n(&["rt", "ps", "id", "-ef"]), ["rt", "ps", "id", "-ef"]);
+        assert_eq!(n(&["rt", "x", "--", "-root"]), ["rt", "x", "--", "-root"]);
+    }
+}

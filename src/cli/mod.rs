@@ -1,0 +1,308 @@
+//! The command line, shaped like runc's: global flags, then a verb. Each verb is a thin call into
+//! the library.
+
+mod argv;
+mod features;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use argv::normalize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rt",
+    about = "rt: an OCI container runtime (runc-compatible)",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Directory for container state
+    #[arg(long, global = true, default_value = crate::state::DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// Append log lines to this file (default: stderr)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Debug logging, including the startup timeline
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroups (not supported yet)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility (checkpointing is not supported)
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Path to the bundle (default: current directory)
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
+    /// AF_UNIX socket that receives the pty master
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the init pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (init waits for `start`)
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Create and start a container; waits for it unless --detach
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the container's state after it exits
+        #[arg(long)]
+        keep: bool,
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
+    },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal (default SIGTERM) to the container's init, or with --all to every process
+    Kill {
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        signal: Option<String>,
+    },
+    /// Delete a container
+    Delete {
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers
+    List {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write a template config.json
+    Spec {
+        #[arg(short = 'b', long)]
+        bundle: Option<PathBuf>,
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the features this rt supports (OCI features JSON)
+    Features,
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List a container's processes
+    Ps {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print resource usage events
+    Events {
+        #[arg(long)]
+        stats: bool,
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Update a container's resource limits
+    Update(Box<UpdateArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// LinuxResources JSON file, or - for stdin
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    #[arg(long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp")]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<i64>,
+    pub id: String,
+}
+
+pub fn version_text() -> String {
+    format!(
+        "rt version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("RT_COMMIT"),
+        crate::container::OCI_VERSION
+    )
+}
+
+/// Run the parsed command; returns the exit code.
+pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
+    use crate::container as c;
+    use crate::state::Root;
+    let Some(cmd) = &cli.command else {
+        anyhow::bail!("no command given; see rt --help");
+    };
+    let root = || Root::open(&cli.root);
+    match cmd {
+        Command::Create(a) => {
+            let root = root()?;
+            let bundle = a.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+            c::create(&root, &run::create_opts(cli, a, &bundle, false))?;
+        }
+        Command::Run {
+            create,
+            detach,
+            keep,
+            no_subreaper: _,
+        } => return run::run(cli, create, *detach, *keep),
+        Command::Start { id } => c::start(&root()?, id)?,
+        Command::State { id } => println!("{}", c::state(&root()?, id)?),
+        Command::Kill { all, id, signal } => {
+            let sig = crate::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
+            c::kill(&root()?, id, sig, *all)?;
+        }
+        Command::Delete { force, id } => c::delete(&root()?, id, *force)?,
+        Command::List { format, quiet } => {
+            print!("{}", c::list(&root()?, *format == ListFormat::Json, *quiet)?)
+        }
+        Command::Spec { bundle, rootless } => {
+            let dir = bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+            let path = dir.join(crate::spec::CONFIG);
+            if path.exists() {
+                anyhow::bail!("File {} exists. Remove it first", path.display());
+            }
+            let text = serde_json::to_string_pretty(&crate::spec::template(*rootless))?;
+            std::fs::write(&path, text + "\n")
+                .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+        }
+        Command::Features => println!("{}", features::features_json()),
+        Command::Pause { id } => c::pause(&root()?, id)?,
+        Command::Resume { id } => c::resume(&root()?, id)?,
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => print!("{}", c::ps(&root()?, id, *format == ListFormat::Json, ps_args)?),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let d = parse_duration(interval)?;
+            c::events(&root()?, id, *stats, d)?;
+        }
+        Command::Update(u) => {
+            let o = c::UpdateOpts {
+                resources: u.resources.clone(),
+                memory: u.memory.clone(),
+                memory_reservation: u.memory_reservation.clone(),
+                memory_swap: u.memory_swap.clone(),
+                kernel_memory: u.kernel_memory.clone(),
+                kernel_memory_tcp: u.kernel_memory_tcp.clone(),
+                cpu_shares: u.cpu_shares,
+                cpu_quota: u.cpu_quota,
+                cpu_period: u.cpu_period,
+                cpu_burst: u.cpu_burst,
+                cpuset_cpus: u.cpuset_cpus.clone(),
+                cpuset_mems: u.cpuset_mems.clone(),
+                pids_limit: u.pids_limit,
+                blkio_weight: u.blkio_weight,
+                cpu_rt_period: u.cpu_rt_period,
+                cpu_rt_runtime: u.cpu_rt_runtime,
+                cpu_idle: u.cpu_idle,
+            };
+            c::update(&root()?, &u.id, &o)?;
+        }
+    }
+    Ok(0)
+}
+
+/// Go-style durations as runc takes them: "5s", "100ms", "1m", "1h".
+pub fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--interval: invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => anyhow::bail!("--interval: invalid duration {s:?}"),
+    };
+    if secs <= 0.0 {
+        anyhow::bail!("--interval: duration must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}

@@ -1,0 +1,229 @@
+//! `create`: claim the id, make the cgroup, start init and leave it waiting on exec.fifo.
+//! Any failure undoes every step (process, cgroup, state dir) before returning.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::Mode;
+
+use super::{io_err, sys_err, Container, ContainerError, Result, Status};
+use crate::cgroups::{self, CgroupConfig, Manager};
+use crate::process::init::InitConfig;
+use crate::process::parent::{self, Callbacks};
+use crate::process::plan;
+use crate::security::seccomp;
+use crate::state::{write_atomic, Record, Root, EXEC_FIFO};
+use crate::{hooks, logging, spec, timefmt};
+
+pub struct CreateOpts<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+    /// `run` in the foreground keeps the pty master to proxy it; `create` never does.
+    pub foreground: bool,
+}
+
+pub struct Created {
+    pub container: Container,
+    pub console: Option<OwnedFd>,
+}
+
+/// Undo for a half-made container: the state dir and the cgroup. (The init process is killed by
+/// the spawner's own guard.)
+struct Rollback<'a> {
+    root: &'a Root,
+    id: &'a str,
+    cgroup: Option<Box<dyn Manager>>,
+    armed: bool,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(c) = &self.cgroup {
+            let _ = c.kill_all(libc::SIGKILL);
+            if let Err(e) = c.destroy() {
+                logging::warn(&format!("cleanup: {e}"));
+            }
+        }
+        let _ = self.root.remove(self.id);
+    }
+}
+
+pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
+    crate::state::validate_id(o.id)?;
+    let bundle = std::fs::canonicalize(o.bundle)
+        .map_err(io_err(format!("bundle {}", o.bundle.display())))?;
+    let spec = spec::load(&bundle)?;
+    logging::debug("timeline: config parsed");
+    let rootfs = spec::validate(&spec, &bundle)?;
+    let process = spec.process().as_ref().ok_or_else(|| ContainerError::Usage("process: missing".into()))?;
+    let terminal = process.terminal() == Some(true);
+    if terminal && !o.foreground && o.console_socket.is_none() {
+        return Err(ContainerError::Usage(
+            "cannot allocate tty if rt will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && o.console_socket.is_some() {
+        return Err(ContainerError::Usage(
+            "cannot use console socket if rt will not allocate tty".into(),
+        ));
+    }
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let plan = plan::plan(&namespaces)?;
+    let compiled = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::compile(s)?),
+        None => None,
+    };
+    logging::debug("timeline: planned");
+
+    let dir = root.claim(o.id)?;
+    let mut rollback = Rollback {
+        root,
+        id: o.id,
+        cgroup: None,
+        armed: true,
+    };
+    let linux = spec.linux().as_ref();
+    let mut cg = cgroups::new_manager(&CgroupConfig {
+        cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
+        id: o.id,
+        systemd: o.systemd_cgroup,
+        resources: linux.and_then(|l| l.resources().as_ref()),
+    })?;
+    cg.create().inspect_err(|_| {
+        let _ = cg.destroy();
+    })?;
+    let cgroup_path = cg.path().to_path_buf();
+    rollback.cgroup = Some(cg);
+    logging::debug("timeline: cgroup ready");
+
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .map_err(sys_err(format!("mkfifo {}", fifo_path.display())))?;
+    // mkfifo's mode is cut by our umask; anyone in the container may need to open it for write.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(io_err(format!("chmod {}", fifo_path.display())))?;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys_err(format!("open {}", fifo_path.display())))?;
+
+    let mut record = Record {
+        id: o.id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: timefmt::rfc3339_now(true),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path: Some(cgroup_path),
+        systemd_cgroup: o.systemd_cgroup,
+        config: spec.clone(),
+    };
+    let draft = Container {
+        record: record.clone(),
+        dir: dir.clone(),
+    };
+    let hooks_cfg = spec.hooks().clone();
+    let runtime_hooks = hooks_cfg.as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    let cfg = InitConfig {
+        spec: &spec,
+        plan: &plan,
+        rootfs: &rootfs,
+        bundle: &bundle,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds,
+        fifo: Some(&fifo),
+        seccomp: compiled.as_ref(),
+        runtime_hooks,
+        state_json: draft.hook_state(Status::Created),
+        id: o.id,
+    };
+    let mut cb = CreateCallbacks {
+        draft,
+        compiled: compiled.as_ref(),
+    };
+    logging::debug("timeline: clone");
+    let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb)?;
+    logging::debug("timeline: init ready");
+    drop(fifo);
+
+    record.pid = spawned.pid;
+    record.pid_start_time = crate::procfs::start_time(spawned.pid).unwrap_or(0);
+    record.save(&dir)?;
+    let mut console = spawned.console;
+    if let (Some(sock), Some(master)) = (o.console_socket, console.as_ref()) {
+        crate::tty::send_to_socket(sock, master.as_fd())?;
+        console = None;
+    }
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, spawned.pid)?;
+    }
+    rollback.armed = false;
+    Ok(Created {
+        container: Container { record, dir },
+        console,
+    })
+}
+
+/// Shims read the pid file as soon as we exit: write it whole or not at all.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let abs: PathBuf = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(io_err("current dir"))?
+            .join(path)
+    };
+    write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;
+    Ok(())
+}
+
+struct CreateCallbacks<'a> {
+    draft: Container,
+    compiled: Option<&'a seccomp::CompiledSeccomp>,
+}
+
+impl Callbacks for CreateCallbacks<'_> {
+    fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), String> {
+        self.draft.record.pid = pid;
+        let state = self.draft.hook_state(Status::Created);
+        if let Some(h) = self.draft.hooks().cloned() {
+            if let Some(v) = h.prestart() {
+                hooks::run_all("prestart", v, &state).map_err(|e| e.to_string())?;
+            }
+            if let Some(v) = h.create_runtime() {
+                hooks::run_all("createRuntime", v, &state).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> std::result::Result<(), String> {
+        let Some(c) = self.compiled else {
+            return Ok(());
+        };
+        let Some(path) = &c.listener_path else {
+            return Err("seccomp: a notify listener was made but linux.seccomp.listenerPath is not set".into());
+        };
+        self.draft.record.pid = pid;
+        let state = serde_json::to_string(&self.draft.view(Status::Creating)).unwrap_or_default();
+        seccomp::send_listener(&fd, path, &state, c.listener_metadata.as_deref())
+            .map_err(|e| e.to_string())
+    }
+}

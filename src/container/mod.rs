@@ -1,0 +1,224 @@
+//! A container as the verbs see it: its saved record plus a status derived from the kernel,
+//! never trusted from disk. One file per verb.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod pause;
+mod ps;
+pub mod run;
+mod start;
+mod update;
+mod events;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use create::{create, CreateOpts};
+pub use delete::delete;
+pub use events::events;
+pub use kill::kill;
+pub use list::list;
+pub use pause::{pause, resume};
+pub use ps::ps;
+pub use run::{run, RunOpts};
+pub use start::start;
+pub use update::{update, UpdateOpts};
+
+use crate::cgroups::{self, Manager};
+use crate::state::{Record, Root, StateError, EXEC_FIFO};
+
+pub const OCI_VERSION: &str = "1.2.0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Spawn(#[from] crate::process::parent::SpawnError),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::security::seccomp::SeccompError),
+    #[error(transparent)]
+    Plan(#[from] crate::process::plan::PlanError),
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
+    #[error("container not running")]
+    NotRunning,
+    #[error("container paused")]
+    Paused,
+    #[error("container not paused")]
+    NotPaused,
+    #[error("cannot start a container that has stopped")]
+    StartStopped,
+    #[error("cannot start an already running container")]
+    StartRunning,
+    #[error("cannot delete container {id} that is not stopped: {status}")]
+    NotStopped { id: String, status: Status },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Sys { what: String, source: nix::Error },
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T> = std::result::Result<T, ContainerError>;
+
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let what = what.into();
+    move |source| ContainerError::Io { what, source }
+}
+
+pub(crate) fn sys_err(what: impl Into<String>) -> impl FnOnce(nix::Error) -> ContainerError {
+    let what = what.into();
+    move |source| ContainerError::Sys { what, source }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+pub struct Container {
+    pub record: Record,
+    pub dir: PathBuf,
+}
+
+/// `runc state` output, field for field and in runc's order.
+#[derive(Serialize)]
+pub struct StateView<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a std::path::Path,
+    pub rootfs: &'a std::path::Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub annotations: &'a std::collections::HashMap<String, String>,
+    pub owner: &'a str,
+}
+
+/// The OCI state hooks receive on stdin.
+#[derive(Serialize)]
+pub struct HookState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    pub bundle: &'a std::path::Path,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub annotations: &'a std::collections::HashMap<String, String>,
+}
+
+impl Container {
+    pub fn load(root: &Root, id: &str) -> Result<Container> {
+        let record = root.load(id)?;
+        Ok(Container {
+            dir: root.dir(id),
+            record,
+        })
+    }
+
+    /// Is the recorded init still the same process? A recycled pid has another start time.
+    pub fn init_alive(&self) -> bool {
+        let pid = self.record.pid;
+        if pid <= 0 {
+            return false;
+        }
+        match crate::procfs::start_time(pid) {
+            Some(t) if t == self.record.pid_start_time => {
+                !matches!(crate::procfs::state_letter(pid), Some('Z') | Some('X') | None)
+            }
+            _ => false,
+        }
+    }
+
+    pub fn cgroup(&self) -> Option<Box<dyn Manager>> {
+        let p = self.record.cgroup_path.as_ref()?;
+        cgroups::load_manager(p, self.record.systemd_cgroup).ok()
+    }
+
+    pub fn status(&self) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if self.dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if self.cgroup().is_some_and(|c| c.is_frozen().unwrap_or(false)) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn view(&self, status: Status) -> StateView<'_> {
+        let r = &self.record;
+        StateView {
+            oci_version: OCI_VERSION,
+            id: &r.id,
+            pid: if status == Status::Stopped { 0 } else { r.pid },
+            status,
+            bundle: &r.bundle,
+            rootfs: &r.rootfs,
+            created: &r.created,
+            annotations: &r.annotations,
+            owner: &r.owner,
+        }
+    }
+
+    pub fn hook_state(&self, status: Status) -> String {
+        let r = &self.record;
+        let s = HookState {
+            oci_version: OCI_VERSION,
+            id: &r.id,
+            status,
+            pid: (status != Status::Stopped).then_some(r.pid),
+            bundle: &r.bundle,
+            annotations: &r.annotations,
+        };
+        serde_json::to_string(&s).unwrap_or_default()
+    }
+
+    pub fn hooks(&self) -> Option<&oci_spec::runtime::Hooks> {
+        self.record.config.hooks().as_ref()
+    }
+}
+
+/// `state ID`: runc prints the state indented.
+pub fn state(root: &Root, id: &str) -> Result<String> {
+    let c = Container::load(root, id)?;
+    let v = c.view(c.status());
+    serde_json::to_string_pretty(&v).map_err(|e| ContainerError::Usage(e.to_string()))
+}

@@ -1,0 +1,64 @@
+//! `start`: release init from exec.fifo, then run poststart hooks.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::{sys_err, Container, ContainerError, Result, Status};
+use crate::state::{DirLock, Root, EXEC_FIFO};
+use crate::{hooks, logging};
+
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    crate::state::validate_id(id)?;
+    let _lock = DirLock::acquire(&root.dir(id))?;
+    let c = Container::load(root, id)?;
+    start_loaded(&c)
+}
+
+pub(crate) fn start_loaded(c: &Container) -> Result<()> {
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => return Err(ContainerError::StartStopped),
+        Status::Paused => return Err(ContainerError::Paused),
+        _ => return Err(ContainerError::StartRunning),
+    }
+    let fifo_path = c.dir.join(EXEC_FIFO);
+    // Non-blocking open: if init died we must not hang waiting for a writer.
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys_err(format!("open {}", fifo_path.display())))?;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) | Err(nix::Error::EINTR) => {
+                if !c.init_alive() {
+                    return Err(ContainerError::StartStopped);
+                }
+            }
+            Ok(_) => {
+                let mut b = [0u8; 1];
+                match nix::unistd::read(&fifo, &mut b) {
+                    Ok(1) => break,
+                    // HUP without data: the writer went away (init died).
+                    Ok(_) => return Err(ContainerError::StartStopped),
+                    Err(nix::Error::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
+                    Err(e) => return Err(sys_err("read exec fifo")(e)),
+                }
+            }
+            Err(e) => return Err(sys_err("poll exec fifo")(e)),
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    logging::debug("timeline: started");
+    if let Some(h) = c.hooks().and_then(|h| h.poststart().clone()) {
+        // The spec makes poststart failures warnings, not errors.
+        if let Err(e) = hooks::run_all("poststart", &h, &c.hook_state(Status::Running)) {
+            logging::warn(&e.to_string());
+        }
+    }
+    Ok(())
+}

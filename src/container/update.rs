@@ -1,0 +1,186 @@
+//! `update`: change a running container's resources, from runc's flags or a LinuxResources JSON.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+
+use super::{io_err, Container, ContainerError, Result, Status};
+use crate::state::{DirLock, Root};
+
+#[derive(Default, Debug)]
+pub struct UpdateOpts {
+    pub resources: Option<PathBuf>,
+    pub memory: Option<String>,
+    pub memory_reservation: Option<String>,
+    pub memory_swap: Option<String>,
+    pub kernel_memory: Option<String>,
+    pub kernel_memory_tcp: Option<String>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_burst: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_idle: Option<i64>,
+}
+
+/// runc's RAMInBytes: a number with an optional b/k/m/g/t/p suffix (powers of 1024); -1 = unlimited.
+pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
+    let bad = || ContainerError::Usage(format!("invalid value {s:?} for --{flag}"));
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.strip_suffix('b').filter(|x| !x.is_empty() && x.chars().last().is_some_and(|c| c.is_ascii_alphabetic())).unwrap_or(&t);
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let mul: f64 = match unit {
+        "" | "b" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(bad()),
+    };
+    Ok((n * mul) as i64)
+}
+
+pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
+    crate::state::validate_id(id)?;
+    let _lock = DirLock::acquire(&root.dir(id))?;
+    let mut c = Container::load(root, id)?;
+    if c.status() == Status::Stopped {
+        return Err(ContainerError::NotRunning);
+    }
+    let current = c
+        .record
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut v = serde_json::to_value(&current).map_err(|e| ContainerError::Usage(e.to_string()))?;
+    if let Some(src) = &o.resources {
+        let mut text = String::new();
+        if src.as_os_str() == "-" {
+            std::io::stdin().read_to_string(&mut text).map_err(io_err("read resources from stdin"))?;
+        } else {
+            text = std::fs::read_to_string(src).map_err(io_err(format!("read {}", src.display())))?;
+        }
+        let given: Value = serde_json::from_str(&text)
+            .map_err(|e| ContainerError::Usage(format!("--resources: {e}")))?;
+        merge(&mut v, given);
+    }
+    let mut set = |path: &[&str], val: Value| {
+        let mut cur = &mut v;
+        for p in &path[..path.len() - 1] {
+            if !cur.get(*p).is_some_and(Value::is_object) {
+                cur[*p] = json!({});
+            }
+            cur = &mut cur[*p];
+        }
+        cur[path[path.len() - 1]] = val;
+    };
+    if let Some(m) = &o.memory {
+        set(&["memory", "limit"], json!(parse_bytes("memory", m)?));
+    }
+    if let Some(m) = &o.memory_reservation {
+        set(&["memory", "reservation"], json!(parse_bytes("memory-reservation", m)?));
+    }
+    if let Some(m) = &o.memory_swap {
+        set(&["memory", "swap"], json!(parse_bytes("memory-swap", m)?));
+    }
+    if let Some(m) = &o.kernel_memory {
+        set(&["memory", "kernel"], json!(parse_bytes("kernel-memory", m)?));
+    }
+    if let Some(m) = &o.kernel_memory_tcp {
+        set(&["memory", "kernelTCP"], json!(parse_bytes("kernel-memory-tcp", m)?));
+    }
+    if let Some(x) = o.cpu_shares {
+        set(&["cpu", "shares"], json!(x));
+    }
+    if let Some(x) = o.cpu_quota {
+        set(&["cpu", "quota"], json!(x));
+    }
+    if let Some(x) = o.cpu_period {
+        set(&["cpu", "period"], json!(x));
+    }
+    if let Some(x) = o.cpu_burst {
+        set(&["cpu", "burst"], json!(x));
+    }
+    if let Some(x) = &o.cpuset_cpus {
+        set(&["cpu", "cpus"], json!(x));
+    }
+    if let Some(x) = &o.cpuset_mems {
+        set(&["cpu", "mems"], json!(x));
+    }
+    if let Some(x) = o.cpu_rt_period {
+        set(&["cpu", "realtimePeriod"], json!(x));
+    }
+    if let Some(x) = o.cpu_rt_runtime {
+        set(&["cpu", "realtimeRuntime"], json!(x));
+    }
+    if let Some(x) = o.cpu_idle {
+        set(&["cpu", "idle"], json!(x));
+    }
+    if let Some(x) = o.pids_limit {
+        set(&["pids", "limit"], json!(x));
+    }
+    if let Some(x) = o.blkio_weight {
+        set(&["blockIO", "weight"], json!(x));
+    }
+    let resources: LinuxResources = serde_path_to_error::deserialize(&v)
+        .map_err(|e| ContainerError::Usage(format!("resources: {}: {}", e.path(), e.inner())))?;
+    let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
+    cg.apply(&resources)?;
+    if let Some(linux) = c.record.config.linux_mut() {
+        linux.set_resources(Some(resources));
+    }
+    c.record.save(&c.dir)?;
+    Ok(())
+}
+
+/// Fields given in the update replace those in the current resources (objects merge).
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    continue;
+                }
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_units() {
+        assert_eq!(parse_bytes("m", "64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("m", "64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("m", "1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("m", "4096").unwrap(), 4096);
+        assert_eq!(parse_bytes("m", "-1").unwrap(), -1);
+        assert!(parse_bytes("m", "lots").is_err());
+    }
+
+    #[test]
+    fn merge_keeps_untouched_fields() {
+        let mut a = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
+        merge(&mut a, json!({"memory": {"limit": 9}}));
+        assert_eq!(a, json!({"memory": {"limit": 9, "swap": 2}, "pids": {"limit": 5}}));
+    }
+}

@@ -1,0 +1,125 @@
+//! runc-shaped logging: text or one JSON object per line (`{"level","msg","time"}`), appended to
+//! `--log FILE` or written to stderr. Shims parse these lines, so the shape must not drift.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::OnceLock;
+
+use crate::timefmt;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+struct Logger {
+    file: Option<File>,
+    format: Format,
+    min: Level,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Set up the process-wide logger; `--log` is opened O_APPEND because one log.json is shared by
+/// every call a shim makes. The fd is CLOEXEC so containers never inherit it.
+pub fn init(path: Option<&std::path::Path>, format: Format, debug: bool) -> std::io::Result<()> {
+    let file = match path {
+        Some(p) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o644)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(p)?,
+        ),
+        None => None,
+    };
+    let min = if debug { Level::Debug } else { Level::Info };
+    let _ = LOGGER.set(Logger { file, format, min });
+    Ok(())
+}
+
+pub fn enabled(level: Level) -> bool {
+    LOGGER.get().is_some_and(|l| level >= l.min)
+}
+
+/// Format one line in the configured format.
+pub fn format_line(format: Format, level: Level, msg: &str) -> String {
+    let time = timefmt::rfc3339_now(false);
+    match format {
+        Format::Json => {
+            let v = serde_json::json!({"level": level.as_str(), "msg": msg, "time": time});
+            format!("{v}\n")
+        }
+        Format::Text => format!("time=\"{time}\" level={} msg=\"{msg}\"\n", level.as_str()),
+    }
+}
+
+pub fn log(level: Level, msg: &str) {
+    let Some(l) = LOGGER.get() else { return };
+    if level < l.min {
+        return;
+    }
+    let line = format_line(l.format, level, msg);
+    match &l.file {
+        Some(f) => {
+            let mut f: &File = f;
+            let _ = f.write_all(line.as_bytes());
+        }
+        // Without --log, runc writes only errors and debug lines to stderr; the caller prints
+        // errors itself, so only debug output goes here.
+        None if level == Level::Debug => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        None => {}
+    }
+}
+
+pub fn debug(msg: &str) {
+    log(Level::Debug, msg)
+}
+
+pub fn warn(msg: &str) {
+    log(Level::Warn, msg)
+}
+
+pub fn has_file() -> bool {
+    LOGGER.get().is_some_and(|l| l.file.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line_has_runc_shape() {
+        let line = format_line(Format::Json, Level::Error, "container \"x\" does not exist");
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["msg"], "container \"x\" does not exist");
+        let t = v["time"].as_str().unwrap();
+        assert!(t.ends_with('Z') && t.len() == 20, "{t}");
+        assert!(line.ends_with('\n'));
+    }
+}

@@ -1,0 +1,138 @@
+//! A SOCK_SEQPACKET pair carrying `Msg`s (JSON, one per packet) and, with some, one fd.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+
+use super::msg::Msg;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("sync channel: {0}")]
+    Sys(#[from] nix::Error),
+    #[error("sync channel: bad message: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("sync channel: peer closed while waiting for {0}")]
+    Closed(&'static str),
+    #[error("sync channel: expected {expected}, got {got}")]
+    Protocol {
+        expected: &'static str,
+        got: &'static str,
+    },
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+const MAX_MSG: usize = 64 * 1024;
+
+/// A connected pair: one end for rt, one for init. CLOEXEC, so neither end reaches the
+/// container's program.
+pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<(), ChannelError> {
+        self.send_with_fd(msg, None)
+    }
+
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<(), ChannelError> {
+        let data = serde_json::to_vec(msg)?;
+        let iov = [IoSlice::new(&data)];
+        let fds;
+        let cmsgs: Vec<ControlMessage> = match fd {
+            Some(f) => {
+                fds = [f];
+                vec![ControlMessage::ScmRights(&fds)]
+            }
+            None => vec![],
+        };
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)?;
+        Ok(())
+    }
+
+    /// Wait for the next message; `waiting_for` names it in the error if the peer dies.
+    pub fn recv(&self, waiting_for: &'static str) -> Result<(Msg, Option<OwnedFd>), ChannelError> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
+        let (len, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(r) => {
+                    let mut fd = None;
+                    for c in r.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for f in fds {
+                                // SAFETY: the kernel just installed this fd in our table for us;
+                                // nothing else owns it.
+                                let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                                if fd.is_none() {
+                                    fd = Some(owned);
+                                }
+                            }
+                        }
+                    }
+                    break (r.bytes, fd);
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if len == 0 {
+            return Err(ChannelError::Closed(waiting_for));
+        }
+        Ok((serde_json::from_slice(&buf[..len])?, fd))
+    }
+
+    /// Receive and insist on one message kind; an `Error` from the peer is passed up as is.
+    pub fn expect(&self, want: Msg) -> Result<(), ChannelError> {
+        let (got, _) = self.recv(want.name())?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(ChannelError::Protocol {
+                expected: want.name(),
+                got: got.name(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_fds_round_trip() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::ChildPid(77)).unwrap();
+        assert_eq!(b.recv("x").unwrap().0, Msg::ChildPid(77));
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        b.send_with_fd(&Msg::Console, Some(file.as_raw_fd())).unwrap();
+        let (m, fd) = a.recv("Console").unwrap();
+        assert_eq!(m, Msg::Console);
+        assert!(fd.is_some());
+        a.send(&Msg::Error("boom".into())).unwrap();
+        let err = b.expect(Msg::Ready).unwrap_err().to_string();
+        assert!(err.contains("expected Ready, got Error"), "{err}");
+        drop(a);
+        assert!(matches!(b.recv("Ready"), Err(ChannelError::Closed("Ready"))));
+    }
+}

@@ -1,0 +1,321 @@
+//! The container's init, from clone3 to execve. Runs in the child of a fork-like clone, so it
+//! may use everything the parent prepared (the config is already parsed and checked). Errors go
+//! back to rt over the channel and are shown verbatim. Step numbers match msg.rs.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::channel::Channel;
+use super::clone::clone3;
+use super::msg::Msg;
+use super::plan::ClonePlan;
+use super::setup;
+use crate::namespaces::clone_flag;
+use crate::rootfs::{self, RootfsContext};
+use crate::security::seccomp::{self, CompiledSeccomp};
+
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub plan: &'a ClonePlan,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// O_PATH fd of exec.fifo; init blocks opening it for write until `start`.
+    pub fifo: Option<&'a OwnedFd>,
+    pub seccomp: Option<&'a CompiledSeccomp>,
+    /// Whether rt has prestart/createRuntime hooks to run at step 5.
+    pub runtime_hooks: bool,
+    /// The state JSON given to createContainer/startContainer hooks.
+    pub state_json: String,
+    pub id: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        source: nix::Error,
+    },
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
+    #[error(transparent)]
+    Channel(#[from] super::channel::ChannelError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Caps(#[from] crate::security::caps::CapsError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
+    #[error("{0}")]
+    Config(String),
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+    let what = what.into();
+    move |source| InitError::Sys { what, source }
+}
+
+/// Never returns: execs the container process or exits.
+pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
+    let err = match init(cfg, chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = err.to_string();
+    if chan.send(&Msg::Error(msg.clone())).is_err() {
+        // After Ready nobody listens on the channel: stderr is all that is left.
+        eprintln!("rt: init: {msg}");
+    }
+    // SAFETY: _exit ends this forked child without running the parent's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
+    let spec = cfg.spec;
+    let plan = cfg.plan;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Config("process: missing".into()))?;
+    // Step 1: rt has placed us in our cgroup and mapped our clone-time user namespace.
+    chan.expect(Msg::Proceed)?;
+
+    // Step 2: enter and create namespaces as planned.
+    let join_fds = plan
+        .join
+        .iter()
+        .map(|(t, p)| {
+            nix::fcntl::open(p, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map(|fd| (*t, fd))
+                .map_err(sys(format!("open namespace {}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (t, fd) in &join_fds {
+        nix::sched::setns(fd.as_fd(), CloneFlags::from_bits_retain(clone_flag(*t)))
+            .map_err(sys(format!("join {t} namespace")))?;
+    }
+    drop(join_fds);
+    if plan.unshare_user {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(sys("unshare user namespace"))?;
+        chan.send(&Msg::MapIds)?;
+        chan.expect(Msg::MapIdsDone)?;
+    }
+    if plan.new_user {
+        // Become the namespace's root (the mapped uid 0) so the rest of setup is privileged there.
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(sys("setresgid 0 in user namespace"))?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(sys("setresuid 0 in user namespace"))?;
+    }
+    if plan.unshare_flags != 0 {
+        nix::sched::unshare(CloneFlags::from_bits_retain(plan.unshare_flags))
+            .map_err(sys("unshare namespaces"))?;
+    }
+    if plan.unshare_flags & libc::CLONE_NEWTIME != 0 {
+        write_time_offsets(spec)?;
+    }
+
+    // Step 3: setns/unshare of pid and time namespaces only apply to children.
+    if plan.must_fork {
+        let child = clone3(libc::CLONE_PARENT, None).map_err(sys("fork into pid namespace"))?;
+        if child.pid != 0 {
+            chan.send(&Msg::ChildPid(child.pid))?;
+            // SAFETY: the intermediate process is done; leave without atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+    }
+
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+    let has_mnt_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+
+    // Step 5: the root filesystem; rt's own hooks run between the mounts and pivot_root.
+    if has_mnt_ns {
+        rootfs::prepare(&RootfsContext {
+            spec,
+            rootfs: cfg.rootfs,
+            bundle: cfg.bundle,
+            in_userns: plan.new_user || plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        })?;
+    }
+    if cfg.runtime_hooks {
+        chan.send(&Msg::Hooks)?;
+        chan.expect(Msg::HooksDone)?;
+    }
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+        crate::hooks::run_all("createContainer", h, &cfg.state_json)?;
+    }
+    if has_mnt_ns {
+        rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+    }
+
+    // Step 4: the terminal, from the container's own devpts.
+    if process.terminal() == Some(true) {
+        let size = process.console_size().map(|b| (b.height() as u32, b.width() as u32));
+        let master = crate::tty::setup_console(size)?;
+        chan.send_with_fd(&Msg::Console, Some(master.as_raw_fd()))?;
+    }
+
+    if let Some(linux) = spec.linux() {
+        for (k, v) in linux.sysctl().iter().flatten() {
+            write_sysctl(k, v)?;
+        }
+    }
+    if let Some(h) = spec.hostname() {
+        if !h.is_empty() {
+            nix::unistd::sethostname(h).map_err(sys("set hostname"))?;
+        }
+    }
+    if let Some(d) = spec.domainname() {
+        if !d.is_empty() {
+            let c = CString::new(d.as_str()).map_err(|_| InitError::Config("domainname: contains NUL".into()))?;
+            // SAFETY: setdomainname reads `len` bytes of the string we own.
+            if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+                return Err(sys("set domainname")(nix::Error::last()));
+            }
+        }
+    }
+    if has_mnt_ns {
+        rootfs::finalize(spec)?;
+    }
+
+    // Process attributes that need privileges come before the user switch.
+    if let Some(v) = process.oom_score_adj() {
+        setup::oom_score_adj(v)?;
+    }
+    if let Some(l) = process.rlimits() {
+        setup::rlimits(l)?;
+    }
+    if let Some(linux) = spec.linux() {
+        if let Some(p) = linux.personality() {
+            setup::personality(p)?;
+        }
+    }
+    if let Some(io) = process.io_priority() {
+        setup::io_priority(io.class(), io.priority())?;
+    }
+    if let Some(s) = process.scheduler() {
+        setup::scheduler(s)?;
+    }
+    if let Some(a) = process.exec_cpu_affinity() {
+        if let Some(f) = a.cpu_affinity_final() {
+            setup::cpu_affinity("process.execCPUAffinity.final", f)?;
+        }
+    }
+    if !cfg.no_new_keyring {
+        setup::join_session_keyring(&format!("_ses.{}", cfg.id))?;
+    }
+
+    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| InitError::Config("process.args: must not be empty".into()))?;
+    let no_new_privs = process.no_new_privileges() == Some(true);
+
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
+    // may drop: so install it now. With it, as late as possible (fewer syscalls to allow).
+    let mut listener = None;
+    if let (Some(f), false) = (cfg.seccomp, no_new_privs) {
+        listener = seccomp::install(f)?;
+    }
+    // A joined or new user namespace may forbid setgroups (setgroups=deny); runc skips it then.
+    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    setup::switch_user(process, set_groups)?;
+    if let Some(c) = process.capabilities() {
+        crate::security::caps::apply(c)?;
+    }
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
+    }
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {:?} set in config.json", cwd)))?;
+    let exe = setup::find_executable(&args[0], &env)?;
+    if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
+        listener = seccomp::install(f)?;
+    }
+    // Step 6: the notify listener goes to rt, which hands it to listenerPath.
+    if let Some(l) = &listener {
+        chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
+    }
+    drop(listener);
+    setup::cloexec_above(2 + cfg.preserve_fds)?;
+
+    let c_exe = cstring(exe.as_os_str().as_bytes())?;
+    let c_args = args.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+    let c_env = env.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+
+    // Step 7: ready; now wait for `start`.
+    chan.send(&Msg::Ready)?;
+    if let Some(fifo) = cfg.fifo {
+        wait_for_start(fifo)?;
+        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+            crate::hooks::run_all("startContainer", h, &cfg.state_json)?;
+        }
+    }
+    let e = nix::unistd::execve(&c_exe, &c_args, &c_env).err().unwrap_or(nix::Error::UnknownErrno);
+    Err(sys(format!("exec {}", exe.display()))(e))
+}
+
+fn cstring(b: &[u8]) -> Result<CString, InitError> {
+    CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
+}
+
+/// Block until `start` opens exec.fifo for reading, then tell it we are going.
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
+    let p = PathBuf::from(format!("/proc/self/fd/{}", fifo.as_raw_fd()));
+    let fd = nix::fcntl::open(&p, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(sys("open exec fifo"))?;
+    nix::unistd::write(&fd, b"0").map_err(sys("write exec fifo"))?;
+    Ok(())
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<(), InitError> {
+    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+        return Err(InitError::Config(format!("linux.sysctl: bad key {key:?}")));
+    }
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    std::fs::write(&path, value).map_err(|e| {
+        InitError::Config(format!("linux.sysctl[{key:?}]: write {}: {e}", path.display()))
+    })
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+        return Ok(());
+    };
+    let mut s = String::new();
+    for (clock, off) in offsets {
+        let name = match clock.as_str() {
+            "monotonic" | "boottime" => clock.as_str(),
+            other => {
+                return Err(InitError::Config(format!(
+                    "linux.timeOffsets: unknown clock {other:?}"
+                )))
+            }
+        };
+        s.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    std::fs::write("/proc/self/timens_offsets", s)
+        .map_err(|e| InitError::Config(format!("linux.timeOffsets: write /proc/self/timens_offsets: {e}")))
+}

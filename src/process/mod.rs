@@ -1,0 +1,9 @@
+//! Starting the container's init: plan (pure), clone, parent/init halves and their channel.
+pub mod channel;
+pub mod clone;
+pub mod init;
+pub mod msg;
+pub mod parent;
+pub mod plan;
+pub mod setup;
+pub mod userns;

@@ -1,0 +1,197 @@
+//! /dev in the container: the default nodes every OCI container has, `linux.devices`, and the
+//! standard symlinks. In a user namespace mknod is refused, so host nodes are bind-mounted.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::resolve::{self, fd_path, Create};
+use super::{sys, RootfsContext, RootfsError};
+
+struct Node {
+    path: PathBuf,
+    kind: libc::mode_t,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+const DEFAULTS: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+const LINKS: [(&str, &str); 4] = [
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+];
+
+fn nodes(devices: &[LinuxDevice]) -> Vec<Node> {
+    let mut out: Vec<Node> = DEFAULTS
+        .iter()
+        .map(|(p, ma, mi)| Node {
+            path: PathBuf::from(p),
+            kind: libc::S_IFCHR,
+            major: *ma,
+            minor: *mi,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    for d in devices {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            _ => libc::S_IFCHR,
+        };
+        let node = Node {
+            path: d.path().clone(),
+            kind,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        };
+        // A configured device replaces a default of the same path.
+        out.retain(|n| n.path != node.path);
+        out.push(node);
+    }
+    out
+}
+
+pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<(), RootfsError> {
+    let devices = ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    // runc adds the default devices only when /dev is the container's own; a bundle that binds
+    // the host /dev gets exactly that.
+    let list = nodes(&devices);
+    for n in list.iter().filter(|n| dev_mounted || devices.iter().any(|d| d.path() == &n.path)) {
+        if !n.path.starts_with("/dev") {
+            return Err(RootfsError::Invalid(format!(
+                "linux.devices: {} is not under /dev",
+                n.path.display()
+            )));
+        }
+        make_node(ctx, root, n)?;
+    }
+    if !dev_mounted {
+        return Ok(());
+    }
+    for (target, link) in LINKS {
+        symlink_in_root(root, Path::new(target), Path::new(link))?;
+    }
+    if Path::new("/proc/kcore").exists() {
+        symlink_in_root(root, Path::new("/proc/kcore"), Path::new("/dev/core"))?;
+    }
+    // /dev/ptmx must be the container's own devpts multiplexer, not the host's.
+    if ctx
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/dev/pts"))
+    {
+        let parent = resolve::open_in_root(root.as_fd(), Path::new("/dev"), Create::Dir)
+            .map_err(sys("open", Path::new("/dev")))?;
+        let dirfd = reopen_dir(&parent)?;
+        // SAFETY: unlinkat on a dir fd we own with a static NUL-terminated name.
+        unsafe { libc::unlinkat(dirfd.as_raw_fd(), c"ptmx".as_ptr(), 0) };
+        symlink_in_root(root, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
+    }
+    Ok(())
+}
+
+fn reopen_dir(opath: &OwnedFd) -> Result<OwnedFd, RootfsError> {
+    let p = fd_path(opath);
+    nix::fcntl::open(
+        &p,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("open", &p))
+}
+
+fn split(path: &Path) -> Result<(PathBuf, CString), RootfsError> {
+    let parent = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let name = path
+        .file_name()
+        .ok_or_else(|| RootfsError::Invalid(format!("bad device path {}", path.display())))?;
+    let name = CString::new(name.as_bytes())
+        .map_err(|_| RootfsError::Invalid(format!("bad device path {}", path.display())))?;
+    Ok((parent, name))
+}
+
+fn make_node(ctx: &RootfsContext, root: &OwnedFd, n: &Node) -> Result<(), RootfsError> {
+    let (parent, name) = split(&n.path)?;
+    let pfd = resolve::open_in_root(root.as_fd(), &parent, Create::Dir)
+        .map_err(sys("create", &parent))?;
+    let dir = reopen_dir(&pfd)?;
+    // SAFETY: unlinkat on a dir fd we own and a NUL-terminated name; ENOENT is fine.
+    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+    if ctx.in_userns {
+        // Bind the host's node over an empty file.
+        let target = resolve::open_in_root(root.as_fd(), &n.path, Create::File)
+            .map_err(sys("create", &n.path))?;
+        return mount(
+            Some(&n.path),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys("bind device", &n.path));
+    }
+    let dev = libc::makedev(n.major as u32, n.minor as u32);
+    // SAFETY: mknodat/fchownat/fchmodat on a dir fd we own with a NUL-terminated name.
+    let rc = unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), n.kind | n.mode, dev) };
+    if rc != 0 {
+        return Err(sys("mknod", &n.path)(nix::Error::last()));
+    }
+    // SAFETY: as above; AT_SYMLINK_NOFOLLOW so a raced symlink is not followed.
+    let rc = unsafe {
+        libc::fchownat(dir.as_raw_fd(), name.as_ptr(), n.uid, n.gid, libc::AT_SYMLINK_NOFOLLOW)
+    };
+    if rc != 0 {
+        return Err(sys("chown", &n.path)(nix::Error::last()));
+    }
+    // The umask trimmed mknod's mode; set it exactly.
+    // SAFETY: as above.
+    let rc = unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), n.mode, 0) };
+    if rc != 0 {
+        return Err(sys("chmod", &n.path)(nix::Error::last()));
+    }
+    Ok(())
+}
+
+fn symlink_in_root(root: &OwnedFd, target: &Path, link: &Path) -> Result<(), RootfsError> {
+    let (parent, name) = split(link)?;
+    let pfd =
+        resolve::open_in_root(root.as_fd(), &parent, Create::Dir).map_err(sys("create", &parent))?;
+    let dir = reopen_dir(&pfd)?;
+    let t = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| RootfsError::Invalid(format!("bad link target {}", target.display())))?;
+    // SAFETY: symlinkat with NUL-terminated strings and a dir fd we own.
+    let rc = unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
+    if rc != 0 && nix::Error::last() != nix::Error::EEXIST {
+        return Err(sys("symlink", link)(nix::Error::last()));
+    }
+    Ok(())
+}

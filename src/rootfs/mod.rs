@@ -1,0 +1,168 @@
+//! The container's root filesystem, built inside init's mount namespace:
+//! `prepare` (before pivot_root: propagation, every mount, devices), `pivot`, and `finalize`
+//! (after pivot_root: masked and read-only paths, read-only root).
+
+mod devices;
+mod mounts;
+pub mod options;
+mod paths;
+pub mod resolve;
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::Spec;
+
+pub use paths::{mask_paths, readonly_paths};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("{what} {path}: {source}")]
+    Sys {
+        what: &'static str,
+        path: PathBuf,
+        source: nix::Error,
+    },
+    #[error("mounts[{index}] ({dest}): {msg}")]
+    Mount {
+        index: usize,
+        dest: String,
+        msg: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) fn sys<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Sys {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub struct RootfsContext<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// mknod is not allowed in a user namespace: devices are bind-mounted from the host then.
+    pub in_userns: bool,
+}
+
+/// Everything before pivot_root. Runs in init's new mount namespace.
+pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
+    let linux = ctx.spec.linux().as_ref();
+    // Nothing we mount may propagate back to the host: make our copy of / a slave (or what
+    // rootfsPropagation asks) before touching anything.
+    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some("shared") | Some("rshared") => MsFlags::MS_SHARED,
+        Some("private") | Some("rprivate") => MsFlags::MS_PRIVATE,
+        Some("unbindable") | Some("runbindable") => MsFlags::MS_UNBINDABLE,
+        Some("slave") | Some("rslave") | None | Some("") => MsFlags::MS_SLAVE,
+        Some(other) => {
+            return Err(RootfsError::Invalid(format!(
+                "linux.rootfsPropagation: unknown value {other:?}"
+            )))
+        }
+    };
+    let root = Path::new("/");
+    mount(None::<&str>, root, None::<&str>, prop | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys("set propagation of", root))?;
+    // pivot_root needs the new root to be a mount point; a recursive self-bind makes it one.
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("bind mount rootfs", ctx.rootfs))?;
+    // A shared parent would make pivot_root fail and leak mounts: keep the rootfs' parent private.
+    make_parent_private(ctx.rootfs)?;
+
+    let root_fd = resolve::open_root(ctx.rootfs).map_err(sys("open rootfs", ctx.rootfs))?;
+    let mut dev_mounted = false;
+    for (index, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        if m.destination() == Path::new("/dev") {
+            dev_mounted = true;
+        }
+        mounts::mount_one(ctx, &root_fd, index, m)?;
+    }
+    devices::create(ctx, &root_fd, dev_mounted)?;
+    Ok(())
+}
+
+fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
+    // Walk up to the mount point holding rootfs; EINVAL means "not a mount point", go up.
+    let mut p = rootfs.parent();
+    while let Some(dir) = p {
+        match mount(None::<&str>, dir, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>) {
+            Ok(()) => return Ok(()),
+            Err(nix::Error::EINVAL) => p = dir.parent(),
+            Err(e) => return Err(sys("make private", dir)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Switch to the new root. pivot_root(".", ".") stacks the old root under the new one, which we
+/// then detach, so no host path stays reachable.
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    nix::unistd::chdir(rootfs).map_err(sys("chdir", rootfs))?;
+    if no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(sys("move mount", rootfs))?;
+        nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
+    } else {
+        nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
+        // The old root may be shared with the host: make it a slave first so the detach below
+        // does not propagate unmounts to the host.
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("make old root rslave", Path::new("/")))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root", Path::new("/")))?;
+    }
+    nix::unistd::chdir("/").map_err(sys("chdir", Path::new("/")))?;
+    Ok(())
+}
+
+/// After pivot_root: rootfsPropagation on the new /, masks, read-only paths and root.readonly.
+pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
+    let linux = spec.linux().as_ref();
+    if let Some(l) = linux {
+        if let Some(paths) = l.readonly_paths() {
+            readonly_paths(paths)?;
+        }
+        if let Some(paths) = l.masked_paths() {
+            mask_paths(paths)?;
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let root = Path::new("/");
+        mount(
+            None::<&str>,
+            root,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .or_else(|_| {
+            // A remount must keep the locked flags (nodev, nosuid, ...) of the original mount.
+            let flags = paths::locked_flags(root);
+            mount(
+                None::<&str>,
+                root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                None::<&str>,
+            )
+        })
+        .map_err(sys("remount read-only", root))?;
+    }
+    Ok(())
+}

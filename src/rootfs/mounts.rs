@@ -1,0 +1,262 @@
+//! One entry of config.json `mounts`, mounted at its destination resolved inside the rootfs.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::resolve::{self, fd_path, Create};
+use super::{RootfsContext, RootfsError};
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const AT_RECURSIVE: u32 = 0x8000;
+
+pub fn mount_one(
+    ctx: &RootfsContext,
+    root: &OwnedFd,
+    index: usize,
+    m: &Mount,
+) -> Result<(), RootfsError> {
+    let dest = m.destination();
+    let err = |msg: String| RootfsError::Mount {
+        index,
+        dest: dest.display().to_string(),
+        msg,
+    };
+    if !dest.is_absolute() {
+        // The spec allows relative destinations (taken from /); runc warns and does the same.
+        crate::logging::warn(&format!(
+            "mounts[{index}].destination {dest:?} is not absolute; treating it as relative to /"
+        ));
+    }
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or(if opts.is_bind() { "bind" } else { "" });
+    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(err("idmapped mounts are not supported by rt yet".into()));
+    }
+    let is_bind = opts.is_bind() || typ == "bind";
+    if typ.is_empty() && !is_bind {
+        return Err(err("type is required for non-bind mounts".into()));
+    }
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+
+    if is_bind {
+        let src = if source.is_absolute() {
+            source.clone()
+        } else {
+            ctx.bundle.join(&source)
+        };
+        let meta = std::fs::metadata(&src)
+            .map_err(|e| err(format!("bind source {}: {e}", src.display())))?;
+        let create = if meta.is_dir() {
+            Create::Dir
+        } else {
+            Create::File
+        };
+        let target = resolve::open_in_root(root.as_fd(), dest, create)
+            .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
+        let tpath = fd_path(&target);
+        let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+        mount(Some(&src), &tpath, None::<&str>, bind, None::<&str>)
+            .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
+        // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
+        // mount (reopened: the fd above still names the directory below it).
+        let extra = opts.flags
+            & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+            & remount_flags();
+        if !extra.is_empty() {
+            let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
+            remount_bind(&fd_path(&target), extra)
+                .map_err(|e| err(format!("remount with {extra:?}: {e}")))?;
+        }
+        finish(root, dest, &opts).map_err(err)?;
+        return Ok(());
+    }
+
+    let target = resolve::open_in_root(root.as_fd(), dest, Create::Dir)
+        .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
+    match typ {
+        "cgroup" | "cgroup2" => return mount_cgroup(root, dest, &opts, typ).map_err(err),
+        // A fake procfs or sysfs target that is not a plain directory is refused: mounting
+        // over a symlink or file there is how several escapes began.
+        "proc" | "sysfs" => {
+            let st = nix::sys::stat::fstat(target.as_fd())
+                .map_err(|e| err(format!("stat destination: {e}")))?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return Err(err(format!("{typ} must be mounted on a directory")));
+            }
+        }
+        _ => {}
+    }
+    let data = opts.data_string();
+    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let tpath = fd_path(&target);
+    let r = mount(Some(&source), &tpath, Some(typ), flags, data.as_deref());
+    let r = match r {
+        // Some filesystems (mqueue, sysfs in a user ns) reject flags the mount inherits as
+        // locked; runc retries sysfs without them by bind-mounting the host's.
+        Err(nix::Error::EPERM) if typ == "sysfs" => mount(
+            Some("/sys"),
+            &tpath,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        ),
+        r => r,
+    };
+    r.map_err(|e| err(format!("mount {} type {typ}: {e}", source.display())))?;
+    finish(root, dest, &opts).map_err(err)
+}
+
+fn remount_flags() -> MsFlags {
+    MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_NOATIME
+        | MsFlags::MS_NODIRATIME
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_STRICTATIME
+        | options::MS_NOSYMFOLLOW
+        | MsFlags::MS_SYNCHRONOUS
+}
+
+fn reopen(root: &OwnedFd, dest: &Path) -> nix::Result<OwnedFd> {
+    resolve::open_in_root(root.as_fd(), dest, Create::No)
+}
+
+/// Remount a bind mount with `flags`; when the kernel insists on keeping locked flags (a mount
+/// inherited from a more privileged namespace), retry with them added.
+pub fn remount_bind(target: &Path, flags: MsFlags) -> nix::Result<()> {
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match mount(None::<&str>, target, None::<&str>, base | flags, None::<&str>) {
+        Err(nix::Error::EPERM) => {
+            let locked = super::paths::locked_flags(target);
+            mount(None::<&str>, target, None::<&str>, base | flags | locked, None::<&str>)
+        }
+        r => r,
+    }
+}
+
+/// Propagation and recursive attributes, applied to the mount now on `dest`.
+fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String> {
+    if opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clear == 0 {
+        return Ok(());
+    }
+    let target = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
+    for p in &opts.propagation {
+        mount(None::<&str>, &fd_path(&target), None::<&str>, *p, None::<&str>)
+            .map_err(|e| format!("set propagation {p:?}: {e}"))?;
+    }
+    if opts.rec_set != 0 || opts.rec_clear != 0 {
+        let attr = MountAttr {
+            attr_set: opts.rec_set,
+            attr_clr: opts.rec_clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        let empty = c"";
+        // SAFETY: mount_setattr on an fd we own with an empty path (AT_EMPTY_PATH); `attr` lives
+        // across the call and its exact size is passed.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                target.as_raw_fd(),
+                empty.as_ptr(),
+                (libc::AT_EMPTY_PATH as u32) | AT_RECURSIVE,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        if rc < 0 {
+            return Err(format!(
+                "mount_setattr (recursive options): {}",
+                nix::Error::last()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A cgroup filesystem for the container. With cgroup v2 on the host that is a cgroup2 mount
+/// (rooted at the container's cgroup when it has a cgroup namespace). With v1 or hybrid, runc's
+/// layout: a tmpfs with each hierarchy's container cgroup bind-mounted under its name.
+fn mount_cgroup(
+    root: &OwnedFd,
+    dest: &Path,
+    opts: &MountOptions,
+    typ: &str,
+) -> Result<(), String> {
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
+    let target = reopen(root, dest).map_err(|e| format!("resolve: {e}"))?;
+    let tpath = fd_path(&target);
+    let host = crate::cgroups_mountinfo::hierarchies().map_err(|e| format!("read mountinfo: {e}"))?;
+    if host.len() == 1 && host[0].is_v2 && host[0].mount_point == Path::new("/sys/fs/cgroup") {
+        let mut f = flags;
+        if ro {
+            f |= MsFlags::MS_RDONLY;
+        }
+        return match mount(Some("cgroup2"), &tpath, Some("cgroup2"), f, None::<&str>) {
+            Ok(()) => Ok(()),
+            // Without a cgroup namespace a fresh cgroup2 mount may be refused: bind our own.
+            Err(_) => {
+                let own = host[0].own_dir();
+                mount(Some(&own), &tpath, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(|e| format!("bind {}: {e}", own.display()))?;
+                if ro {
+                    let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
+                    remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
+                        .map_err(|e| format!("remount ro: {e}"))?;
+                }
+                Ok(())
+            }
+        };
+    }
+    let _ = typ;
+    mount(Some("tmpfs"), &tpath, Some("tmpfs"), flags, Some("mode=755"))
+        .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
+    for h in &host {
+        let Some(name) = h.mount_point.file_name() else { continue };
+        let sub = dest.join(name);
+        let t = resolve::open_in_root(root.as_fd(), &sub, Create::Dir)
+            .map_err(|e| format!("create {}: {e}", sub.display()))?;
+        let own = h.own_dir();
+        if !own.exists() {
+            continue;
+        }
+        mount(Some(&own), &fd_path(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| format!("bind {}: {e}", own.display()))?;
+        let t = reopen(root, &sub).map_err(|e| format!("reopen: {e}"))?;
+        let mut rf = flags;
+        if ro {
+            rf |= MsFlags::MS_RDONLY;
+        }
+        remount_bind(&fd_path(&t), rf).map_err(|e| format!("remount {}: {e}", sub.display()))?;
+    }
+    // Controllers mounted together (cpu,cpuacct) are reached by their single names too.
+    if ro {
+        let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
+        remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
+            .or_else(|_| {
+                mount(
+                    None::<&str>,
+                    &fd_path(&t),
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                    Some("mode=755"),
+                )
+            })
+            .map_err(|e| format!("remount cgroup tmpfs ro: {e}"))?;
+    }
+    Ok(())
+}

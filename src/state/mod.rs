@@ -1,0 +1,233 @@
+//! The on-disk record of a container under `--root`: one directory per id whose creation is the
+//! atomic "already exists" check, a state.json replaced atomically, and an flock for mutating
+//! verbs. Status is never trusted from disk: see `container::status`.
+
+mod id;
+mod lock;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+pub use id::validate_id;
+pub use lock::DirLock;
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+pub const DEFAULT_ROOT: &str = "/run/rt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("container does not exist")]
+    NotExist,
+    #[error("container with given ID already exists")]
+    AlreadyExists,
+    #[error("invalid container id {id:?}: {why}")]
+    BadId { id: String, why: &'static str },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt state file {path}: {source}")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
+    move |source| StateError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Everything later verbs need, saved by create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// Host pid of the container's init; 0 once known to be gone.
+    pub pid: i32,
+    /// /proc/<pid>/stat starttime, so a recycled pid is never mistaken for init.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup_path: Option<PathBuf>,
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+    /// The config as it was at create: hooks and exec defaults come from here, not from a
+    /// config.json that may have changed since.
+    pub config: Spec,
+}
+
+/// The `--root` directory.
+pub struct Root {
+    path: PathBuf,
+}
+
+impl Root {
+    /// Make sure the root exists (0700, like runc's) and return a handle.
+    pub fn open(path: &Path) -> Result<Root, StateError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(io("create state root", path))?;
+        Ok(Root {
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.path.join(id)
+    }
+
+    /// mkdir is the atomic claim on an id: two creates of one id cannot both succeed.
+    pub fn claim(&self, id: &str) -> Result<PathBuf, StateError> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(StateError::AlreadyExists),
+            Err(e) => Err(io("create state dir", &dir)(e)),
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<Record, StateError> {
+        validate_id(id)?;
+        let path = self.dir(id).join(STATE_FILE);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NotExist),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Ids of every container with a state file, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, StateError> {
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.path).map_err(io("read", &self.path))? {
+            let entry = entry.map_err(io("read", &self.path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join(STATE_FILE).exists() {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Remove a container's directory and everything in it.
+    pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        let dir = self.dir(id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &dir)(e)),
+        }
+    }
+}
+
+impl Record {
+    /// Write state.json as tmp + fsync + rename so a reader never sees half a file.
+    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        let data = serde_json::to_vec(self).map_err(|source| StateError::Corrupt {
+            path: dir.join(STATE_FILE),
+            source,
+        })?;
+        write_atomic(&dir.join(STATE_FILE), &data, 0o600)
+    }
+}
+
+/// tmp + fsync + rename in the target's directory.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&tmp)
+        .map_err(io("create", &tmp))?;
+    f.write_all(data).map_err(io("write", &tmp))?;
+    f.sync_all().map_err(io("fsync", &tmp))?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io("rename", path)(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> Record {
+        Record {
+            id: id.into(),
+            pid: 42,
+            pid_start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00.000000000Z".into(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            cgroup_path: Some("/x".into()),
+            systemd_cgroup: false,
+            config: Spec::default(),
+        }
+    }
+
+    fn tmp_root(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("rt-state-test-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        p
+    }
+
+    #[test]
+    fn claim_save_load_remove() {
+        let p = tmp_root("cycle");
+        let root = Root::open(&p).unwrap();
+        let dir = root.claim("c1").unwrap();
+        assert!(matches!(root.claim("c1"), Err(StateError::AlreadyExists)));
+        assert!(matches!(root.load("c1"), Err(StateError::NotExist)));
+        record("c1").save(&dir).unwrap();
+        let back = root.load("c1").unwrap();
+        assert_eq!(back.pid, 42);
+        assert_eq!(back.cgroup_path.as_deref(), Some(Path::new("/x")));
+        assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
+        root.remove("c1").unwrap();
+        assert!(matches!(root.load("c1"), Err(StateError::NotExist)));
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn corrupt_state_is_reported_with_path() {
+        let p = tmp_root("corrupt");
+        let root = Root::open(&p).unwrap();
+        let dir = root.claim("c2").unwrap();
+        fs::write(dir.join(STATE_FILE), b"{not json").unwrap();
+        let err = root.load("c2").unwrap_err().to_string();
+        assert!(err.contains("state.json"), "{err}");
+        fs::remove_dir_all(&p).unwrap();
+    }
+}
