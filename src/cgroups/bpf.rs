@@ -124,9 +124,8 @@ fn rules(spec: &[LinuxDeviceCgroup]) -> Vec<Rule> {
 pub fn program(spec: &[LinuxDeviceCgroup]) -> Vec<Insn> {
     let rules = rules(spec);
     // The last "everything" rule sets the default and hides earlier ones.
-    let is_all = |r: &Rule| {
-        r.typ.is_none() && r.major.is_none() && r.minor.is_none() && r.access == ACC_ALL
-    };
+    let is_all =
+        |r: &Rule| r.typ.is_none() && r.major.is_none() && r.minor.is_none() && r.access == ACC_ALL;
     let (default_allow, start) = match rules.iter().rposition(is_all) {
         Some(i) => (rules[i].allow, i + 1),
         None => (false, 0),
@@ -316,7 +315,12 @@ fn fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-fn attach_cmd(cmd: libc::c_long, cgroup: &OwnedFd, prog: &OwnedFd, flags: u32) -> std::io::Result<()> {
+fn attach_cmd(
+    cmd: libc::c_long,
+    cgroup: &OwnedFd,
+    prog: &OwnedFd,
+    flags: u32,
+) -> std::io::Result<()> {
     let mut attr = AttachAttr {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
@@ -382,8 +386,17 @@ mod tests {
         }
     }
 
-    fn rule(allow: bool, t: LinuxDeviceType, ma: Option<i64>, mi: Option<i64>, a: &str) -> LinuxDeviceCgroup {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(t).access(a);
+    fn rule(
+        allow: bool,
+        t: LinuxDeviceType,
+        ma: Option<i64>,
+        mi: Option<i64>,
+        a: &str,
+    ) -> LinuxDeviceCgroup {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .typ(t)
+            .access(a);
         if let Some(m) = ma {
             b = b.major(m);
         }

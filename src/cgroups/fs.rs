@@ -41,6 +41,9 @@ pub struct CgroupFs {
     pub unified: Option<PathBuf>,
     /// Contents of `/proc/self/cgroup` (for relative cgroupsPath).
     pub own_cgroup: String,
+    /// Whether v2 device rules are enforced with an eBPF program (true on
+    /// the host; false for a fake tree, where nothing can be attached).
+    pub device_filter: bool,
 }
 
 impl CgroupFs {
@@ -61,6 +64,7 @@ impl CgroupFs {
     /// A layout rooted at `root` (e.g. a temp dir) with the given mode; v1
     /// hierarchies are the sub-directories of `root` (directory `a,b` holds
     /// controllers a and b, `systemd` is `name=systemd`, `unified` is skipped).
+    /// No eBPF device filter is attached on such a tree.
     pub fn from_layout(root: &Path, mode: CgroupMode, own_cgroup: &str) -> Result<Self> {
         let mut hierarchies = Vec::new();
         if mode != CgroupMode::V2 {
@@ -92,12 +96,14 @@ impl CgroupFs {
                 });
             }
         }
-        Ok(Self::build(
+        let mut fs = Self::build(
             root.to_path_buf(),
             mode,
             hierarchies,
             own_cgroup.to_string(),
-        ))
+        );
+        fs.device_filter = false;
+        Ok(fs)
     }
 
     fn build(root: PathBuf, mode: CgroupMode, hierarchies: Vec<Hierarchy>, own: String) -> Self {
@@ -112,6 +118,7 @@ impl CgroupFs {
             hierarchies,
             unified,
             own_cgroup: own,
+            device_filter: true,
         }
     }
 
@@ -284,9 +291,11 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     if s == "max" {
         return Some(u64::MAX);
     }
-    s.parse::<u64>()
-        .ok()
-        .or_else(|| s.parse::<i64>().ok().map(|v| if v < 0 { u64::MAX } else { 0 }))
+    s.parse::<u64>().ok().or_else(|| {
+        s.parse::<i64>()
+            .ok()
+            .map(|v| if v < 0 { u64::MAX } else { 0 })
+    })
 }
 
 /// `mkdir -p`, returning the directories that were actually created (outermost first).

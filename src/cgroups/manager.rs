@@ -220,13 +220,14 @@ impl FsManager {
     }
 
     fn apply_inner(&self, r: &LinuxResources, at_create: bool) -> Result<()> {
+        check_unified_keys(r)?;
         let devices = at_create || r.devices().is_some();
         match self.fs.mode {
             CgroupMode::V2 => {
                 let leaf = self.leaf()?;
                 self.enable_v2(&v2::required_controllers(r))?;
                 v2::apply(leaf, r)?;
-                if devices {
+                if devices && self.fs.device_filter {
                     self.apply_bpf_devices(leaf, r)?;
                 }
             }
@@ -388,7 +389,14 @@ impl FsManager {
 
     /// The directory to read the process list from.
     fn procs_dir(&self) -> Option<&Path> {
-        for c in ["pids", "freezer", "memory", "cpu", "devices", "name=systemd"] {
+        for c in [
+            "pids",
+            "freezer",
+            "memory",
+            "cpu",
+            "devices",
+            "name=systemd",
+        ] {
             if let Some(d) = self.v1_dir(c) {
                 return Some(d);
             }
@@ -398,6 +406,13 @@ impl FsManager {
             .map(|(_, d)| d.as_path())
             .or(self.unified.as_deref())
     }
+}
+
+fn check_unified_keys(r: &LinuxResources) -> Result<()> {
+    for k in r.unified().iter().flat_map(|u| u.keys()) {
+        v2::check_unified_key(k)?;
+    }
+    Ok(())
 }
 
 enum Freezer<'a> {
@@ -476,7 +491,8 @@ impl Manager for FsManager {
         if self.fs.mode == CgroupMode::V2
             && let Some(r) = &self.resources
         {
-            // Fail early, before any mkdir, when a controller is missing.
+            // Fail early, before any mkdir, on bad keys or a missing controller.
+            check_unified_keys(r)?;
             let avail = self.v2_available()?;
             for c in v2::required_controllers(r) {
                 if !avail.contains(&c) {
@@ -620,5 +636,750 @@ impl Manager for FsManager {
             .find(|(k, _)| k == "oom_kill")
             .map(|(_, v)| *v)
             .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::fs::testutil::{TempDir, all_writes, read, touch, writes_to};
+    use crate::cgroups::{CgroupFs, CgroupMode};
+    use serde_json::json;
+
+    const UNLIMITED: &str = "9223372036854771712";
+
+    fn res(v: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Controller directories with the files the kernel would show, in the
+    /// root and in the leaf `leaf` (e.g. "test").
+    fn fake_v1(root: &Path, leaf: &str) {
+        let ctrls: &[(&str, &[(&str, &str)])] = &[
+            (
+                "cpu",
+                &[
+                    ("cpu.shares", "1024"),
+                    ("cpu.cfs_quota_us", "-1"),
+                    ("cpu.cfs_period_us", "100000"),
+                    ("cpu.cfs_burst_us", "0"),
+                    ("cpu.rt_period_us", "1000000"),
+                    ("cpu.rt_runtime_us", "0"),
+                    ("cpu.idle", "0"),
+                    (
+                        "cpu.stat",
+                        "nr_periods 7\nnr_throttled 2\nthrottled_time 99\n",
+                    ),
+                ],
+            ),
+            (
+                "cpuacct",
+                &[
+                    ("cpuacct.usage", "5000"),
+                    ("cpuacct.usage_percpu", "2000 3000 \n"),
+                    ("cpuacct.stat", "user 3\nsystem 1\n"),
+                ],
+            ),
+            ("cpuset", &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")]),
+            (
+                "memory",
+                &[
+                    ("memory.limit_in_bytes", UNLIMITED),
+                    ("memory.memsw.limit_in_bytes", UNLIMITED),
+                    ("memory.soft_limit_in_bytes", UNLIMITED),
+                    ("memory.kmem.limit_in_bytes", UNLIMITED),
+                    ("memory.kmem.tcp.limit_in_bytes", UNLIMITED),
+                    ("memory.swappiness", "60"),
+                    ("memory.use_hierarchy", "1"),
+                    ("memory.usage_in_bytes", "4096"),
+                    ("memory.max_usage_in_bytes", "8192"),
+                    ("memory.failcnt", "0"),
+                    ("memory.stat", "cache 100\nrss 200\n"),
+                    (
+                        "memory.oom_control",
+                        "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+                    ),
+                ],
+            ),
+            (
+                "devices",
+                &[
+                    ("devices.allow", ""),
+                    ("devices.deny", ""),
+                    ("devices.list", ""),
+                ],
+            ),
+            ("freezer", &[("freezer.state", "THAWED\n")]),
+            ("pids", &[("pids.max", "max"), ("pids.current", "2")]),
+            (
+                "blkio",
+                &[
+                    ("blkio.weight", "500"),
+                    ("blkio.leaf_weight", "500"),
+                    ("blkio.weight_device", ""),
+                    ("blkio.leaf_weight_device", ""),
+                    ("blkio.throttle.read_bps_device", ""),
+                    ("blkio.throttle.write_bps_device", ""),
+                    ("blkio.throttle.read_iops_device", ""),
+                    ("blkio.throttle.write_iops_device", ""),
+                    (
+                        "blkio.throttle.io_service_bytes_recursive",
+                        "8:0 Read 4096\n8:0 Write 0\nTotal 4096\n",
+                    ),
+                ],
+            ),
+            ("hugetlb", &[("hugetlb.2MB.limit_in_bytes", UNLIMITED)]),
+            (
+                "net_cls,net_prio",
+                &[("net_cls.classid", "0"), ("net_prio.ifpriomap", "")],
+            ),
+            ("systemd", &[]),
+        ];
+        for (c, files) in ctrls {
+            for d in [root.join(c), root.join(c).join(leaf)] {
+                touch(&d, files);
+                touch(&d, &[("cgroup.procs", "")]);
+            }
+        }
+        touch(
+            &root.join("cpuset"),
+            &[("cpuset.cpus", "0-1\n"), ("cpuset.mems", "0\n")],
+        );
+    }
+
+    fn fake_v2(root: &Path, leaf: &str) {
+        touch(
+            root,
+            &[
+                (
+                    "cgroup.controllers",
+                    "cpuset cpu io memory hugetlb pids rdma\n",
+                ),
+                ("cgroup.subtree_control", "\n"),
+                ("cgroup.procs", ""),
+            ],
+        );
+        touch(
+            &root.join(leaf),
+            &[
+                ("cgroup.controllers", ""),
+                ("cgroup.subtree_control", ""),
+                ("cgroup.procs", "10\n11\n"),
+                ("cgroup.freeze", "0"),
+                ("cgroup.events", "populated 1\nfrozen 0\n"),
+                ("cgroup.kill", ""),
+                ("cpu.weight", "100"),
+                ("cpu.max", "max 100000"),
+                ("cpu.max.burst", "0"),
+                ("cpu.idle", "0"),
+                ("cpu.stat", "usage_usec 5\nuser_usec 3\nsystem_usec 2\n"),
+                ("cpuset.cpus", ""),
+                ("cpuset.mems", ""),
+                ("memory.max", "max"),
+                ("memory.swap.max", "max"),
+                ("memory.low", "0"),
+                ("memory.high", "max"),
+                ("memory.current", "1000"),
+                ("memory.stat", "anon 10\nfile 20\n"),
+                ("memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 2\n"),
+                ("pids.max", "max"),
+                ("pids.current", "3"),
+                ("io.weight", "default 100"),
+                ("io.max", ""),
+                (
+                    "io.stat",
+                    "8:0 rbytes=512 wbytes=1024 rios=1 wios=2 dbytes=0 dios=0\n",
+                ),
+                ("hugetlb.2MB.max", "max"),
+            ],
+        );
+    }
+
+    fn v1_manager(t: &TempDir, r: Option<LinuxResources>) -> FsManager {
+        fake_v1(t.path(), "test");
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V1, "0::/\n").unwrap();
+        FsManager::new(fs, Some(Path::new("/test")), "test", r).unwrap()
+    }
+
+    fn v2_manager(t: &TempDir, r: Option<LinuxResources>) -> FsManager {
+        fake_v2(t.path(), "test");
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
+        FsManager::new(fs, None, "test", r).unwrap()
+    }
+
+    fn f(t: &TempDir, rel: &str) -> String {
+        read(&t.path().join(rel))
+    }
+
+    #[test]
+    fn path_defaults_to_slash_id_and_is_cleaned() {
+        let t = TempDir::new();
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
+        let m = FsManager::new(fs.clone(), None, "abc", None).unwrap();
+        assert_eq!(m.path(), Path::new("/abc"));
+        assert_eq!(m.unified_dir(), Some(t.path().join("abc").as_path()));
+        let m = FsManager::new(fs.clone(), Some(Path::new("/a/../../b")), "x", None).unwrap();
+        assert_eq!(m.path(), Path::new("/b"));
+        assert!(FsManager::new(fs, Some(Path::new("/")), "x", None).is_err());
+    }
+
+    #[test]
+    fn relative_path_follows_runc() {
+        let t = TempDir::new();
+        fake_v1(t.path(), "x");
+        let own = "5:memory:/process_api/h\n4:pids:/\n0::/user.slice/sess\n";
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V1, own).unwrap();
+        let m = FsManager::new(fs, Some(Path::new("rel/c")), "x", None).unwrap();
+        assert_eq!(
+            m.v1_dir("memory"),
+            Some(t.path().join("memory/process_api/h/rel/c").as_path())
+        );
+        assert_eq!(
+            m.v1_dir("pids"),
+            Some(t.path().join("pids/rel/c").as_path())
+        );
+        // v2: relative to the parent of rt's own cgroup.
+        let t2 = TempDir::new();
+        let fs = CgroupFs::from_layout(t2.path(), CgroupMode::V2, own).unwrap();
+        let m = FsManager::new(fs, Some(Path::new("rel")), "x", None).unwrap();
+        assert_eq!(
+            m.unified_dir(),
+            Some(t2.path().join("user.slice/rel").as_path())
+        );
+    }
+
+    #[test]
+    fn systemd_driver_is_refused() {
+        let cfg = crate::cgroups::CgroupConfig {
+            cgroups_path: None,
+            id: "x",
+            systemd: true,
+            resources: None,
+        };
+        let e = crate::cgroups::new_manager(&cfg).err().unwrap();
+        assert_eq!(e.to_string(), "systemd cgroup driver is not supported");
+        let e = crate::cgroups::load_manager(Path::new("/x"), true)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "systemd cgroup driver is not supported");
+    }
+
+    #[test]
+    fn write_error_names_file_and_errno() {
+        let t = TempDir::new();
+        let p = t.path().join("nope/pids.max");
+        let e = write_file(&p, "1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("failed to write {}: no such file or directory", p.display())
+        );
+    }
+
+    #[test]
+    fn v1_memory_cpu_pids() {
+        let t = TempDir::new();
+        let r = res(json!({
+            "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
+                       "swappiness": 10, "disableOOMKiller": true, "kernelTCP": 1048576,
+                       "useHierarchy": false},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "1", "mems": "0",
+                    "realtimeRuntime": 950000, "realtimePeriod": 1000000, "burst": 1000, "idle": 1},
+            "pids": {"limit": 50}
+        }));
+        let mut m = v1_manager(&t, Some(r));
+        m.create().unwrap();
+        assert_eq!(f(&t, "memory/test/memory.limit_in_bytes"), "67108864");
+        assert_eq!(
+            f(&t, "memory/test/memory.memsw.limit_in_bytes"),
+            "134217728"
+        );
+        assert_eq!(f(&t, "memory/test/memory.soft_limit_in_bytes"), "33554432");
+        assert_eq!(f(&t, "memory/test/memory.swappiness"), "10");
+        assert_eq!(f(&t, "memory/test/memory.oom_control"), "1");
+        assert_eq!(
+            f(&t, "memory/test/memory.kmem.tcp.limit_in_bytes"),
+            "1048576"
+        );
+        assert_eq!(f(&t, "memory/test/memory.use_hierarchy"), "0");
+        assert_eq!(f(&t, "cpu/test/cpu.shares"), "512");
+        assert_eq!(f(&t, "cpu/test/cpu.cfs_quota_us"), "50000");
+        assert_eq!(f(&t, "cpu/test/cpu.cfs_period_us"), "100000");
+        assert_eq!(f(&t, "cpu/test/cpu.rt_runtime_us"), "950000");
+        assert_eq!(f(&t, "cpu/test/cpu.rt_period_us"), "1000000");
+        assert_eq!(f(&t, "cpu/test/cpu.cfs_burst_us"), "1000");
+        assert_eq!(f(&t, "cpu/test/cpu.idle"), "1");
+        assert_eq!(f(&t, "cpuset/test/cpuset.cpus"), "1");
+        assert_eq!(f(&t, "cpuset/test/cpuset.mems"), "0");
+        assert_eq!(f(&t, "pids/test/pids.max"), "50");
+        // rt period before runtime.
+        let w: Vec<String> = all_writes()
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(t.path().join("cpu/test")))
+            .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_string))
+            .collect();
+        let pos = |n: &str| w.iter().position(|x| x == n).unwrap();
+        assert!(pos("cpu.rt_period_us") < pos("cpu.rt_runtime_us"));
+        // Limit before memsw when the current limit is already above memsw.
+        let w: Vec<String> = all_writes()
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(t.path().join("memory/test")))
+            .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_string))
+            .collect();
+        let pos = |n: &str| w.iter().position(|x| x == n).unwrap();
+        assert!(pos("memory.limit_in_bytes") < pos("memory.memsw.limit_in_bytes"));
+    }
+
+    #[test]
+    fn v1_memsw_written_first_when_raising() {
+        let t = TempDir::new();
+        let mut m = v1_manager(&t, None);
+        m.create().unwrap();
+        touch(
+            &t.path().join("memory/test"),
+            &[("memory.limit_in_bytes", "67108864")],
+        );
+        m.apply(&res(
+            json!({"memory": {"limit": 134217728, "swap": 268435456}}),
+        ))
+        .unwrap();
+        let w: Vec<String> = all_writes()
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(t.path().join("memory/test")))
+            .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_string))
+            .collect();
+        assert_eq!(
+            w,
+            vec!["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+        );
+        assert_eq!(f(&t, "memory/test/memory.limit_in_bytes"), "134217728");
+        assert_eq!(
+            f(&t, "memory/test/memory.memsw.limit_in_bytes"),
+            "268435456"
+        );
+        // -1 memory, swap unset: both unlimited.
+        m.apply(&res(json!({"memory": {"limit": -1}}))).unwrap();
+        assert_eq!(f(&t, "memory/test/memory.limit_in_bytes"), "-1");
+        assert_eq!(f(&t, "memory/test/memory.memsw.limit_in_bytes"), "-1");
+    }
+
+    #[test]
+    fn v1_cpuset_copied_from_parent() {
+        let t = TempDir::new();
+        let mut m = v1_manager(&t, None);
+        m.create().unwrap();
+        assert_eq!(f(&t, "cpuset/test/cpuset.cpus"), "0-1");
+        assert_eq!(f(&t, "cpuset/test/cpuset.mems"), "0");
+    }
+
+    #[test]
+    fn v1_pids_unlimited_and_blkio_hugetlb_network() {
+        let t = TempDir::new();
+        let r = res(json!({
+            "pids": {"limit": -1},
+            "blockIO": {
+                "weight": 300, "leafWeight": 200,
+                "weightDevice": [{"major": 8, "minor": 0, "weight": 400, "leafWeight": 100}],
+                "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                "throttleWriteBpsDevice": [{"major": 8, "minor": 16, "rate": 2097152}],
+                "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}],
+                "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 200}]
+            },
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+            "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]}
+        }));
+        let mut m = v1_manager(&t, Some(r));
+        m.create().unwrap();
+        assert_eq!(f(&t, "pids/test/pids.max"), "max");
+        assert_eq!(f(&t, "blkio/test/blkio.weight"), "300");
+        assert_eq!(f(&t, "blkio/test/blkio.leaf_weight"), "200");
+        assert_eq!(f(&t, "blkio/test/blkio.weight_device"), "8:0 400");
+        assert_eq!(f(&t, "blkio/test/blkio.leaf_weight_device"), "8:0 100");
+        assert_eq!(
+            f(&t, "blkio/test/blkio.throttle.read_bps_device"),
+            "8:0 1048576"
+        );
+        assert_eq!(
+            f(&t, "blkio/test/blkio.throttle.write_bps_device"),
+            "8:16 2097152"
+        );
+        assert_eq!(
+            f(&t, "blkio/test/blkio.throttle.read_iops_device"),
+            "8:0 100"
+        );
+        assert_eq!(
+            f(&t, "blkio/test/blkio.throttle.write_iops_device"),
+            "8:0 200"
+        );
+        assert_eq!(f(&t, "hugetlb/test/hugetlb.2MB.limit_in_bytes"), "4194304");
+        assert_eq!(f(&t, "net_cls,net_prio/test/net_cls.classid"), "1048577");
+        assert_eq!(f(&t, "net_cls,net_prio/test/net_prio.ifpriomap"), "eth0 5");
+        // pids 0 also means unlimited.
+        m.apply(&res(json!({"pids": {"limit": 0}}))).unwrap();
+        assert_eq!(f(&t, "pids/test/pids.max"), "max");
+    }
+
+    #[test]
+    fn v1_blkio_bfq_fallback() {
+        let t = TempDir::new();
+        let mut m = v1_manager(&t, None);
+        m.create().unwrap();
+        fs::remove_file(t.path().join("blkio/test/blkio.weight")).unwrap();
+        touch(
+            &t.path().join("blkio/test"),
+            &[("blkio.bfq.weight", "100"), ("blkio.bfq.weight_device", "")],
+        );
+        m.apply(&res(json!({"blockIO": {"weight": 700,
+            "weightDevice": [{"major": 8, "minor": 0, "weight": 50}]}})))
+            .unwrap();
+        assert_eq!(f(&t, "blkio/test/blkio.bfq.weight"), "700");
+        assert_eq!(f(&t, "blkio/test/blkio.bfq.weight_device"), "8:0 50");
+    }
+
+    #[test]
+    fn v1_devices_deny_all_then_rules_in_order() {
+        let t = TempDir::new();
+        let r = res(json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+            {"allow": false, "type": "b", "major": 8, "access": "w"},
+            {"allow": true, "type": "c", "major": 4}
+        ]}));
+        let mut m = v1_manager(&t, Some(r));
+        m.create().unwrap();
+        let d = t.path().join("devices/test");
+        let seq: Vec<(String, String)> = all_writes()
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(&d))
+            .map(|(p, v)| (p.file_name().unwrap().to_string_lossy().into_owned(), v))
+            .collect();
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            &seq[..5],
+            &[
+                s("devices.deny", "a"),
+                s("devices.deny", "a *:* rwm"),
+                s("devices.allow", "c 1:3 rw"),
+                s("devices.deny", "b 8:* w"),
+                s("devices.allow", "c 4:* rwm"),
+            ]
+        );
+        // Then runc's defaults, e.g. /dev/null and ptys.
+        let allows = writes_to(&d.join("devices.allow"));
+        assert!(allows.contains(&"c 1:3 rwm".to_string()));
+        assert!(allows.contains(&"c 136:* rwm".to_string()));
+        assert!(allows.contains(&"b *:* m".to_string()));
+        // An update without devices leaves them alone.
+        let before = all_writes().len();
+        m.apply(&res(json!({"pids": {"limit": 5}}))).unwrap();
+        assert_eq!(writes_to(&d.join("devices.deny")).len(), 3);
+        assert_eq!(all_writes().len(), before + 1);
+    }
+
+    #[test]
+    fn v1_add_task_freeze_pids_stats_destroy() {
+        let t = TempDir::new();
+        let mut m = v1_manager(&t, None);
+        m.create().unwrap();
+        assert!(m.clone_into_fd().is_none());
+        m.add_task(4242).unwrap();
+        for c in [
+            "cpu",
+            "memory",
+            "pids",
+            "freezer",
+            "systemd",
+            "net_cls,net_prio",
+        ] {
+            assert_eq!(f(&t, &format!("{c}/test/cgroup.procs")), "4242", "{c}");
+        }
+        // Root untouched.
+        assert_eq!(f(&t, "pids/cgroup.procs"), "");
+        assert_eq!(m.pids().unwrap(), vec![4242]);
+        m.freeze().unwrap();
+        assert_eq!(f(&t, "freezer/test/freezer.state"), "FROZEN");
+        assert!(m.is_frozen().unwrap());
+        m.thaw().unwrap();
+        assert_eq!(f(&t, "freezer/test/freezer.state"), "THAWED");
+        assert!(!m.is_frozen().unwrap());
+        assert_eq!(m.oom_kill_count().unwrap(), 3);
+
+        let s = m.stats().unwrap();
+        assert_eq!(s["cpu"]["usage"]["total"], 5000);
+        assert_eq!(s["cpu"]["usage"]["percpu"], json!([2000, 3000]));
+        assert_eq!(s["cpu"]["usage"]["user"], 30_000_000u64);
+        assert_eq!(s["cpu"]["usage"]["kernel"], 10_000_000u64);
+        assert_eq!(s["cpu"]["throttling"]["throttledPeriods"], 2);
+        assert_eq!(s["memory"]["usage"]["usage"], 4096);
+        assert_eq!(s["memory"]["usage"]["max"], 8192);
+        assert_eq!(s["memory"]["cache"], 100);
+        assert_eq!(s["memory"]["raw"]["rss"], 200);
+        assert_eq!(s["pids"]["current"], 2);
+        assert_eq!(
+            s["blkio"]["ioServiceBytesRecursive"][0],
+            json!({"major": 8, "minor": 0, "op": "Read", "value": 4096})
+        );
+        assert!(s["hugetlb"]["2MB"].is_object());
+
+        // destroy: a real cgroupfs ignores control files in rmdir; the fake needs them gone.
+        for d in m.dirs() {
+            for e in fs::read_dir(&d).unwrap() {
+                fs::remove_file(e.unwrap().path()).unwrap();
+            }
+        }
+        m.destroy().unwrap();
+        assert!(!t.path().join("memory/test").exists());
+        assert!(t.path().join("memory").exists());
+        m.destroy().unwrap(); // ENOENT is fine
+    }
+
+    #[test]
+    fn v1_unified_refused() {
+        let t = TempDir::new();
+        let mut m = v1_manager(&t, None);
+        m.create().unwrap();
+        let e = m
+            .apply(&res(json!({"unified": {"memory.high": "1"}})))
+            .unwrap_err();
+        assert!(e.to_string().contains("cgroup v2"), "{e}");
+    }
+
+    #[test]
+    fn v2_resources() {
+        let t = TempDir::new();
+        let r = res(json!({
+            "memory": {"limit": 67108864, "swap": 100663296, "reservation": 33554432},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0",
+                    "burst": 10000, "idle": 0},
+            "pids": {"limit": 50},
+            "blockIO": {
+                "weight": 500,
+                "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 300}]
+            },
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}],
+            "unified": {"memory.high": "50000000"}
+        }));
+        let mut m = v2_manager(&t, Some(r));
+        m.create().unwrap();
+        assert_eq!(f(&t, "test/memory.max"), "67108864");
+        assert_eq!(f(&t, "test/memory.swap.max"), "33554432");
+        assert_eq!(f(&t, "test/memory.low"), "33554432");
+        assert_eq!(f(&t, "test/cpu.weight"), "20");
+        assert_eq!(f(&t, "test/cpu.max"), "50000 100000");
+        assert_eq!(f(&t, "test/cpu.max.burst"), "10000");
+        assert_eq!(f(&t, "test/cpu.idle"), "0");
+        assert_eq!(f(&t, "test/cpuset.cpus"), "0-1");
+        assert_eq!(f(&t, "test/cpuset.mems"), "0");
+        assert_eq!(f(&t, "test/pids.max"), "50");
+        // 1 + (500-10)*9999/990
+        assert_eq!(f(&t, "test/io.weight"), "4950");
+        assert_eq!(
+            writes_to(&t.path().join("test/io.max")),
+            vec!["8:0 rbps=1048576", "8:0 wiops=300"]
+        );
+        assert_eq!(f(&t, "test/hugetlb.2MB.max"), "2097152");
+        assert_eq!(f(&t, "test/memory.high"), "50000000");
+        // Controllers enabled in the root only, each once.
+        assert_eq!(
+            writes_to(&t.path().join("cgroup.subtree_control")),
+            vec!["+cpuset", "+cpu", "+memory", "+pids", "+io", "+hugetlb"]
+        );
+        assert!(writes_to(&t.path().join("test/cgroup.subtree_control")).is_empty());
+        assert!(m.clone_into_fd().is_some());
+    }
+
+    #[test]
+    fn v2_conversions() {
+        assert_eq!(crate::cgroups::cpu_shares_to_weight(2), 1);
+        assert_eq!(crate::cgroups::cpu_shares_to_weight(1024), 39);
+        assert_eq!(crate::cgroups::cpu_shares_to_weight(262144), 10000);
+        assert_eq!(crate::cgroups::blkio_weight_to_io_weight(10), 1);
+        assert_eq!(crate::cgroups::blkio_weight_to_io_weight(1000), 10000);
+        assert_eq!(v2::cpu_max(-1, 100000), "max 100000");
+        assert_eq!(v2::cpu_max(20000, 0), "20000");
+        assert_eq!(v2::swap_to_v2(0, -1).unwrap(), -1);
+        assert_eq!(v2::swap_to_v2(-1, 100).unwrap(), -1);
+        assert!(v2::swap_to_v2(50, 100).is_err());
+        assert!(v2::swap_to_v2(50, 0).is_err());
+    }
+
+    #[test]
+    fn v2_memory_edge_cases() {
+        let t = TempDir::new();
+        let mut m = v2_manager(&t, None);
+        m.create().unwrap();
+        // swap == limit: no swap.
+        m.apply(&res(json!({"memory": {"limit": 1048576, "swap": 1048576}})))
+            .unwrap();
+        assert_eq!(f(&t, "test/memory.swap.max"), "0");
+        assert_eq!(f(&t, "test/memory.max"), "1048576");
+        // -1: unlimited, swap too.
+        m.apply(&res(json!({"memory": {"limit": -1}}))).unwrap();
+        assert_eq!(f(&t, "test/memory.max"), "max");
+        assert_eq!(f(&t, "test/memory.swap.max"), "max");
+        // checkBeforeUpdate refuses a limit below usage (memory.current = 1000).
+        assert!(
+            m.apply(&res(
+                json!({"memory": {"limit": 500, "checkBeforeUpdate": true}})
+            ))
+            .is_err()
+        );
+        assert_eq!(f(&t, "test/memory.max"), "max");
+        m.apply(&res(json!({"pids": {"limit": -1}}))).unwrap();
+        assert_eq!(f(&t, "test/pids.max"), "max");
+        assert!(
+            m.apply(&res(json!({"cpu": {"realtimeRuntime": 1000}})))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn v2_nested_enables_only_ancestors() {
+        let t = TempDir::new();
+        fake_v2(t.path(), "a/b");
+        touch(&t.path().join("a"), &[("cgroup.subtree_control", "pids\n")]);
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
+        let r = res(json!({"pids": {"limit": 7}, "memory": {"limit": 4096}}));
+        let mut m = FsManager::new(fs, Some(Path::new("/a/b")), "x", Some(r)).unwrap();
+        m.create().unwrap();
+        assert_eq!(
+            writes_to(&t.path().join("cgroup.subtree_control")),
+            vec!["+memory", "+pids"]
+        );
+        // pids was already enabled in /a.
+        assert_eq!(
+            writes_to(&t.path().join("a/cgroup.subtree_control")),
+            vec!["+memory"]
+        );
+        assert!(writes_to(&t.path().join("a/b/cgroup.subtree_control")).is_empty());
+        assert_eq!(f(&t, "a/b/pids.max"), "7");
+    }
+
+    #[test]
+    fn v2_missing_controller_is_named() {
+        let t = TempDir::new();
+        touch(
+            t.path(),
+            &[
+                ("cgroup.controllers", "cpu memory\n"),
+                ("cgroup.subtree_control", ""),
+            ],
+        );
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
+        let r = res(json!({"pids": {"limit": 50}}));
+        let mut m = FsManager::new(fs, None, "c1", Some(r)).unwrap();
+        let e = m.create().unwrap_err();
+        assert_eq!(e.to_string(), "cgroup controller pids is not available");
+        assert!(!t.path().join("c1").exists());
+    }
+
+    #[test]
+    fn v2_unified_keys_are_checked() {
+        let t = TempDir::new();
+        let mut m = v2_manager(&t, None);
+        m.create().unwrap();
+        for k in ["../memory.max", "a/b", ".."] {
+            let mut u = std::collections::HashMap::new();
+            u.insert(k.to_string(), "1".to_string());
+            let e = m.apply(&res(json!({"unified": u}))).unwrap_err();
+            assert!(
+                e.to_string().contains("invalid unified resource key"),
+                "{e}"
+            );
+        }
+        let e = m
+            .apply(&res(json!({"unified": {"misc.max": "1"}})))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "cgroup controller misc is not available");
+    }
+
+    #[test]
+    fn v2_freeze_kill_pids_stats() {
+        let t = TempDir::new();
+        let mut m = v2_manager(&t, None);
+        m.create().unwrap();
+        touch(
+            &t.path().join("test"),
+            &[("cgroup.events", "populated 1\nfrozen 1\n")],
+        );
+        m.freeze().unwrap();
+        assert_eq!(f(&t, "test/cgroup.freeze"), "1");
+        assert!(m.is_frozen().unwrap());
+        touch(
+            &t.path().join("test"),
+            &[("cgroup.events", "populated 1\nfrozen 0\n")],
+        );
+        m.thaw().unwrap();
+        assert_eq!(f(&t, "test/cgroup.freeze"), "0");
+        assert!(!m.is_frozen().unwrap());
+        assert_eq!(m.pids().unwrap(), vec![10, 11]);
+        m.kill_all(9).unwrap();
+        assert_eq!(f(&t, "test/cgroup.kill"), "1");
+        m.add_task(77).unwrap();
+        assert_eq!(f(&t, "test/cgroup.procs"), "77");
+        assert_eq!(m.oom_kill_count().unwrap(), 2);
+
+        let s = m.stats().unwrap();
+        assert_eq!(s["cpu"]["usage"]["total"], 5000);
+        assert_eq!(s["cpu"]["usage"]["user"], 3000);
+        assert_eq!(s["memory"]["usage"]["usage"], 1000);
+        assert_eq!(s["memory"]["usage"]["limit"], u64::MAX);
+        assert_eq!(s["memory"]["usage"]["failcnt"], 4);
+        assert_eq!(s["memory"]["cache"], 20);
+        assert_eq!(s["memory"]["raw"]["anon"], 10);
+        assert_eq!(s["pids"]["current"], 3);
+        assert_eq!(s["pids"]["limit"], 0);
+        assert_eq!(
+            s["blkio"]["ioServiceBytesRecursive"],
+            json!([{"major": 8, "minor": 0, "op": "Read", "value": 512},
+                   {"major": 8, "minor": 0, "op": "Write", "value": 1024}])
+        );
+    }
+
+    #[test]
+    fn v2_freeze_times_out_and_thaws() {
+        // Not exercised with the 5 s timeout: just check the state file is
+        // the v2 one and a missing cgroup.events is an error, not a hang.
+        let t = TempDir::new();
+        let mut m = v2_manager(&t, None);
+        m.create().unwrap();
+        fs::remove_file(t.path().join("test/cgroup.events")).unwrap();
+        assert!(m.freeze().is_err());
+    }
+
+    #[test]
+    fn hybrid_hugetlb_goes_to_unified() {
+        let t = TempDir::new();
+        fake_v1(t.path(), "test");
+        fs::remove_dir_all(t.path().join("hugetlb")).unwrap();
+        let u = t.path().join("unified");
+        touch(
+            &u,
+            &[
+                ("cgroup.controllers", "hugetlb\n"),
+                ("cgroup.subtree_control", ""),
+            ],
+        );
+        touch(
+            &u.join("test"),
+            &[("hugetlb.2MB.max", "max"), ("cgroup.procs", "")],
+        );
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::Hybrid, "0::/\n").unwrap();
+        let r = res(
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}],
+                           "memory": {"limit": 1048576}}),
+        );
+        let mut m = FsManager::new(fs, Some(Path::new("/test")), "test", Some(r)).unwrap();
+        m.create().unwrap();
+        assert_eq!(f(&t, "unified/test/hugetlb.2MB.max"), "2097152");
+        assert_eq!(
+            writes_to(&u.join("cgroup.subtree_control")),
+            vec!["+hugetlb"]
+        );
+        assert_eq!(f(&t, "memory/test/memory.limit_in_bytes"), "1048576");
+        assert!(m.clone_into_fd().is_none());
+        m.add_task(5).unwrap();
+        assert_eq!(f(&t, "unified/test/cgroup.procs"), "5");
+        assert_eq!(f(&t, "memory/test/cgroup.procs"), "5");
     }
 }

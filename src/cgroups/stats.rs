@@ -19,9 +19,7 @@ fn read_opt(p: &Path) -> Option<String> {
 }
 
 fn u64_of(p: &Path) -> u64 {
-    read_opt(p)
-        .and_then(|s| parse_u64(s.trim()))
-        .unwrap_or(0)
+    read_opt(p).and_then(|s| parse_u64(s.trim())).unwrap_or(0)
 }
 
 fn keyed(p: &Path) -> BTreeMap<String, u64> {
@@ -84,7 +82,11 @@ pub fn v1(dirs: &Dirs, unified: Option<&Path>) -> Result<Value> {
     if let Some(d) = dirs.get("cpuacct") {
         usage["total"] = json!(u64_of(&d.join("cpuacct.usage")));
         let percpu: Vec<u64> = read_opt(&d.join("cpuacct.usage_percpu"))
-            .map(|s| s.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+            .map(|s| {
+                s.split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         usage["percpu"] = json!(percpu);
         let st = keyed(&d.join("cpuacct.stat"));

@@ -328,11 +328,7 @@ fn set_blkio(d: &Path, b: &LinuxBlockIo) -> Result<()> {
     }
     for wd in b.weight_device().iter().flatten() {
         if let Some(w) = wd.weight() {
-            write_in(
-                d,
-                wdfile,
-                &format!("{}:{} {}", wd.major(), wd.minor(), w),
-            )?;
+            write_in(d, wdfile, &format!("{}:{} {}", wd.major(), wd.minor(), w))?;
         }
         if let Some(lw) = wd.leaf_weight() {
             write_in(
@@ -342,7 +338,11 @@ fn set_blkio(d: &Path, b: &LinuxBlockIo) -> Result<()> {
             )?;
         }
     }
-    throttle(d, "blkio.throttle.read_bps_device", b.throttle_read_bps_device())?;
+    throttle(
+        d,
+        "blkio.throttle.read_bps_device",
+        b.throttle_read_bps_device(),
+    )?;
     throttle(
         d,
         "blkio.throttle.write_bps_device",

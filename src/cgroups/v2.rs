@@ -183,8 +183,7 @@ pub fn cpu_max(quota: i64, period: u64) -> String {
 }
 
 fn set_cpu(d: &Path, c: &LinuxCpu) -> Result<()> {
-    if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0)
-    {
+    if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
         return Err(CgroupError::Other(
             "realtime cpu scheduling (realtimeRuntime/realtimePeriod) is not supported on cgroup v2"
                 .into(),
