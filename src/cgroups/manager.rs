@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,13 @@ const V1_CONTROLLERS: &[&str] = &[
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long destroy retries rmdir on EBUSY.
 const RMDIR_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// An OOM notification registration (v1): read 8 bytes from `eventfd`.
+pub struct OomEventFd {
+    pub eventfd: OwnedFd,
+    /// memory.oom_control, kept open while the registration is used.
+    _control: fs::File,
+}
 
 /// A cgroup managed through the cgroup filesystem (runc's "cgroupfs" driver).
 pub struct FsManager {
@@ -161,6 +168,41 @@ impl FsManager {
     /// The container's directory in the cgroup2 hierarchy.
     pub fn unified_dir(&self) -> Option<&Path> {
         self.unified.as_deref()
+    }
+
+    /// v1 only: an eventfd that becomes readable (an 8-byte counter) each
+    /// time the cgroup hits OOM, registered on memory.oom_control through
+    /// cgroup.event_control.  On v2 watch `memory.events` (see
+    /// [`Manager::oom_kill_count`]) instead.
+    pub fn oom_eventfd(&self) -> Result<OomEventFd> {
+        let dir = self
+            .v1_dir("memory")
+            .ok_or_else(|| CgroupError::ControllerNotAvailable("memory".into()))?;
+        let ctl_path = dir.join("memory.oom_control");
+        let control = fs::File::open(&ctl_path).map_err(|source| CgroupError::Open {
+            path: ctl_path,
+            source,
+        })?;
+        // SAFETY: eventfd(2) takes no pointers; a non-negative result is a
+        // new descriptor that nothing else owns.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(CgroupError::Other(format!(
+                "eventfd: {}",
+                errmsg(&std::io::Error::last_os_error())
+            )));
+        }
+        // SAFETY: `efd` was just returned by eventfd(2) and is owned by no one else.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        write_in(
+            dir,
+            "cgroup.event_control",
+            &format!("{} {}", eventfd.as_raw_fd(), control.as_raw_fd()),
+        )?;
+        Ok(OomEventFd {
+            eventfd,
+            _control: control,
+        })
     }
 
     fn v1_map(&self) -> v1::Dirs {
@@ -1381,5 +1423,119 @@ mod tests {
         m.add_task(5).unwrap();
         assert_eq!(f(&t, "unified/test/cgroup.procs"), "5");
         assert_eq!(f(&t, "memory/test/cgroup.procs"), "5");
+    }
+}
+
+/// Checks on the real host (root, cgroup v1 or hybrid or v2).  They create
+/// and remove their own uniquely named cgroups only.  Run with `--ignored`.
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use serde_json::json;
+    use std::process::Command;
+
+    fn unique(tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("/rt-cgtest-{tag}-{}-{nanos}", std::process::id())
+    }
+
+    #[test]
+    #[ignore]
+    fn host_roundtrip() {
+        let fs = CgroupFs::detect().unwrap();
+        let path = unique("rt");
+        let r: LinuxResources = serde_json::from_value(json!({
+            "memory": {"limit": 67108864, "reservation": 33554432},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+            "pids": {"limit": 50},
+            "devices": [{"allow": false, "access": "rwm"}]
+        }))
+        .unwrap();
+        let mut m = FsManager::new(fs, Some(Path::new(&path)), "x", Some(r)).unwrap();
+        m.create().unwrap();
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let res = (|| -> Result<()> {
+            m.add_task(pid)?;
+            assert_eq!(m.pids()?, vec![pid]);
+            if let Some(d) = m.v1_dir("memory") {
+                assert_eq!(read_trimmed(&d.join("memory.limit_in_bytes"))?, "67108864");
+            }
+            if let Some(d) = m.v1_dir("pids") {
+                assert_eq!(read_trimmed(&d.join("pids.max"))?, "50");
+            }
+            if let Some(d) = m.v1_dir("cpu") {
+                assert_eq!(read_trimmed(&d.join("cpu.cfs_quota_us"))?, "50000");
+            }
+            if let Some(d) = m.v1_dir("devices") {
+                let list = read_string(&d.join("devices.list"))?;
+                assert!(list.contains("c 1:3 rwm"), "{list}");
+                assert!(!list.contains("a *:* rwm"), "{list}");
+            }
+            if m.mode() == CgroupMode::V2 {
+                let d = m.unified_dir().unwrap();
+                assert_eq!(read_trimmed(&d.join("memory.max"))?, "67108864");
+                assert_eq!(read_trimmed(&d.join("cpu.max"))?, "50000 100000");
+            }
+            m.freeze()?;
+            assert!(m.is_frozen()?);
+            m.thaw()?;
+            assert!(!m.is_frozen()?);
+            let s = m.stats()?;
+            assert_eq!(s["pids"]["current"], 1, "{s}");
+            if m.v1_dir("memory").is_some() {
+                let _oom = m.oom_eventfd()?;
+                assert_eq!(m.oom_kill_count()?, 0);
+            }
+            m.kill_all(libc::SIGKILL)?;
+            Ok(())
+        })();
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        m.destroy().unwrap();
+        res.unwrap();
+        for d in m.dirs() {
+            assert!(!d.exists(), "{} left behind", d.display());
+        }
+    }
+
+    /// The eBPF device filter on a cgroup2 hierarchy (root or `unified`).
+    #[test]
+    #[ignore]
+    fn host_bpf_device_filter() {
+        let fs = CgroupFs::detect().unwrap();
+        let Some(root) = fs.unified.clone() else {
+            return;
+        };
+        let dir = join_cgroup(&root, Path::new(&unique("bpf")));
+        fs::create_dir(&dir).unwrap();
+        let res = (|| -> std::io::Result<(bool, bool)> {
+            let fd = open_dir(&dir).map_err(std::io::Error::other)?;
+            let rules: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+                serde_json::from_value(json!([{"allow": false, "access": "rwm"}])).unwrap();
+            super::bpf::apply(&fd, &rules)?;
+            // Applying again replaces the program rather than stacking it.
+            super::bpf::apply(&fd, &rules)?;
+            let run = |dev: &str| {
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!(
+                        "echo $$ > {}/cgroup.procs && exec 3< {dev}",
+                        dir.display()
+                    ))
+                    .status()
+                    .map(|s| s.success())
+            };
+            Ok((run("/dev/null")?, run("/dev/kmsg")?))
+        })();
+        let _ = fs::remove_dir(&dir);
+        let (null_ok, kmsg_ok) = res.unwrap();
+        assert!(null_ok, "/dev/null must be allowed");
+        assert!(!kmsg_ok, "/dev/kmsg must be denied");
     }
 }
