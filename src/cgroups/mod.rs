@@ -1,18 +1,65 @@
-//! cgroup managers (v1, v2, hybrid). STUB: to be filled by the cgroups work.
-//! The interface below is what the rest of rt calls; keep it (extend freely).
+//! cgroup managers (v1, v2, hybrid) in the manner of runc's cgroupfs driver.
+//!
+//! The public interface is [`Manager`], obtained from [`new_manager`] (new
+//! container) or [`load_manager`] (existing container, from state.json).
+//! The systemd driver is not supported.
 
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+mod bpf;
+mod fs;
+mod manager;
+mod stats;
+mod v1;
+mod v2;
+
+pub use fs::{CgroupFs, CgroupMode, DEFAULT_ROOT};
+pub use manager::{FsManager, OomEventFd};
+pub use v1::DEFAULT_DEVICE_RULES;
+pub use v2::{blkio_weight_to_io_weight, cpu_shares_to_weight};
+
+/// A lower-case description of an I/O error: the errno text for OS errors.
+pub(crate) fn errmsg(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string().to_lowercase(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("failed to write {path}: {source}")]
+    #[error("failed to write {}: {}", .path.display(), errmsg(.source))]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("failed to read {}: {}", .path.display(), errmsg(.source))]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to create {}: {}", .path.display(), errmsg(.source))]
+    Mkdir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to remove {}: {}", .path.display(), errmsg(.source))]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("failed to open {}: {}", .path.display(), errmsg(.source))]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cgroup controller {0} is not available")]
+    ControllerNotAvailable(String),
+    #[error("systemd cgroup driver is not supported")]
+    SystemdNotSupported,
     #[error("{0}")]
     Other(String),
 }
@@ -49,16 +96,27 @@ pub trait Manager {
     fn oom_kill_count(&self) -> Result<u64>;
     /// Remove the cgroup directories (waits briefly for them to empty).
     fn destroy(&self) -> Result<()>;
+    /// How many times the OOM killer killed a process in this cgroup
+    /// (v2 `memory.events` oom_kill, v1 `memory.oom_control` oom_kill).
+    fn oom_kill_count(&self) -> Result<u64>;
 }
 
 /// A manager for a new container (does not touch the filesystem until `create`).
 pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
-    let _ = cfg;
-    Err(CgroupError::Other("cgroups not implemented".into()))
+    if cfg.systemd {
+        return Err(CgroupError::SystemdNotSupported);
+    }
+    let fs = CgroupFs::detect()?;
+    let m = FsManager::new(fs, cfg.cgroups_path, cfg.id, cfg.resources.cloned())?;
+    Ok(Box::new(m))
 }
 
 /// A manager for an existing container's cgroup, from the path saved in state.json.
 pub fn load_manager(path: &Path, systemd: bool) -> Result<Box<dyn Manager>> {
-    let _ = (path, systemd);
-    Err(CgroupError::Other("cgroups not implemented".into()))
+    if systemd {
+        return Err(CgroupError::SystemdNotSupported);
+    }
+    let fs = CgroupFs::detect()?;
+    let m = FsManager::load(fs, path)?;
+    Ok(Box::new(m))
 }

@@ -1,0 +1,454 @@
+//! Detection of the cgroup layout and small file helpers.
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Component, Path, PathBuf};
+
+use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
+
+use super::{CgroupError, Result};
+
+/// Where cgroup filesystems are mounted.
+pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
+
+/// Which cgroup layout the host uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// Only v1 controller hierarchies.
+    V1,
+    /// v1 controllers plus a cgroup2 mount at `<root>/unified`.
+    Hybrid,
+    /// cgroup2 mounted at the root.
+    V2,
+}
+
+/// One mounted v1 hierarchy.
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    /// Controllers bound to it (`cpu`, `cpuacct`, `name=systemd`, ...).
+    pub controllers: Vec<String>,
+    pub mountpoint: PathBuf,
+}
+
+/// The cgroup filesystem(s) of the host, or a fake one for tests.
+#[derive(Debug, Clone)]
+pub struct CgroupFs {
+    pub root: PathBuf,
+    pub mode: CgroupMode,
+    /// v1 hierarchies (empty on pure v2).
+    pub hierarchies: Vec<Hierarchy>,
+    /// The cgroup2 mountpoint: `root` on v2, `root/unified` on hybrid.
+    pub unified: Option<PathBuf>,
+    /// Contents of `/proc/self/cgroup` (for relative cgroupsPath).
+    pub own_cgroup: String,
+    /// Whether v2 device rules are enforced with an eBPF program (true on
+    /// the host; false for a fake tree, where nothing can be attached).
+    pub device_filter: bool,
+}
+
+impl CgroupFs {
+    /// Inspect the host at [`DEFAULT_ROOT`].
+    pub fn detect() -> Result<Self> {
+        let root = PathBuf::from(DEFAULT_ROOT);
+        let mode = detect_mode(&root)?;
+        let own = read_string(Path::new("/proc/self/cgroup"))?;
+        let mountinfo = read_string(Path::new("/proc/self/mountinfo"))?;
+        let hierarchies = if mode == CgroupMode::V2 {
+            Vec::new()
+        } else {
+            hierarchies_from_mountinfo(&root, &mountinfo)
+        };
+        Ok(Self::build(root, mode, hierarchies, own))
+    }
+
+    /// A layout rooted at `root` (e.g. a temp dir) with the given mode; v1
+    /// hierarchies are the sub-directories of `root` (directory `a,b` holds
+    /// controllers a and b, `systemd` is `name=systemd`, `unified` is skipped).
+    /// No eBPF device filter is attached on such a tree.
+    pub fn from_layout(root: &Path, mode: CgroupMode, own_cgroup: &str) -> Result<Self> {
+        let mut hierarchies = Vec::new();
+        if mode != CgroupMode::V2 {
+            let rd = fs::read_dir(root).map_err(|source| CgroupError::Read {
+                path: root.to_path_buf(),
+                source,
+            })?;
+            let mut names: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n != "unified")
+                .collect();
+            names.sort();
+            for n in names {
+                let controllers = n
+                    .split(',')
+                    .map(|c| {
+                        if c == "systemd" {
+                            "name=systemd".to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect();
+                hierarchies.push(Hierarchy {
+                    controllers,
+                    mountpoint: root.join(&n),
+                });
+            }
+        }
+        let mut fs = Self::build(
+            root.to_path_buf(),
+            mode,
+            hierarchies,
+            own_cgroup.to_string(),
+        );
+        fs.device_filter = false;
+        Ok(fs)
+    }
+
+    fn build(root: PathBuf, mode: CgroupMode, hierarchies: Vec<Hierarchy>, own: String) -> Self {
+        let unified = match mode {
+            CgroupMode::V1 => None,
+            CgroupMode::Hybrid => Some(root.join("unified")),
+            CgroupMode::V2 => Some(root.clone()),
+        };
+        Self {
+            root,
+            mode,
+            hierarchies,
+            unified,
+            own_cgroup: own,
+            device_filter: true,
+        }
+    }
+
+    /// The v1 hierarchy holding `controller`, if mounted.
+    pub fn hierarchy(&self, controller: &str) -> Option<&Hierarchy> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == controller))
+    }
+
+    /// rt's own cgroup path for a v1 controller, or for v2 (`controller` = "").
+    pub fn own_path(&self, controller: &str) -> Option<String> {
+        for line in self.own_cgroup.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if controller.is_empty() {
+                if ctrls.is_empty() {
+                    return Some(path.to_string());
+                }
+            } else if ctrls.split(',').any(|c| c == controller) {
+                return Some(path.to_string());
+            }
+        }
+        None
+    }
+}
+
+/// v1 / hybrid / v2 from the filesystem types of `root` and `root/unified`.
+pub fn detect_mode(root: &Path) -> Result<CgroupMode> {
+    let st = statfs(root).map_err(|e| CgroupError::Read {
+        path: root.to_path_buf(),
+        source: e.into(),
+    })?;
+    if st.filesystem_type() == CGROUP2_SUPER_MAGIC {
+        return Ok(CgroupMode::V2);
+    }
+    let unified = root.join("unified");
+    match statfs(&unified) {
+        Ok(st) if st.filesystem_type() == CGROUP2_SUPER_MAGIC => Ok(CgroupMode::Hybrid),
+        _ => Ok(CgroupMode::V1),
+    }
+}
+
+/// The cgroup v1 mounts below `root` from /proc/self/mountinfo text.
+pub fn hierarchies_from_mountinfo(root: &Path, mountinfo: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in mountinfo.lines() {
+        // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let lf: Vec<&str> = left.split(' ').collect();
+        let rf: Vec<&str> = right.split(' ').collect();
+        if lf.len() < 5 || rf.len() < 3 || rf[0] != "cgroup" {
+            continue;
+        }
+        let mnt = PathBuf::from(unescape_mountinfo(lf[4]));
+        if !mnt.starts_with(root) {
+            continue;
+        }
+        let controllers: Vec<String> = rf[2]
+            .split(',')
+            .filter(|o| {
+                !matches!(
+                    *o,
+                    "rw" | "ro" | "noprefix" | "clone_children" | "xattr" | "cpuset_v2_mode"
+                ) && !o.starts_with("release_agent=")
+            })
+            .map(str::to_string)
+            .collect();
+        if controllers.is_empty() || out.iter().any(|h| h.mountpoint == mnt) {
+            continue;
+        }
+        out.push(Hierarchy {
+            controllers,
+            mountpoint: mnt,
+        });
+    }
+    out
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Lexically clean `p` like runc's CleanPath: `..` never escapes the start.
+pub fn clean_path(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    let abs = p.is_absolute();
+    if abs {
+        out.push("/");
+    }
+    let mut depth = 0usize;
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => {
+                out.push(n);
+                depth += 1;
+            }
+            Component::ParentDir if depth > 0 => {
+                out.pop();
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `base` joined with the absolute cgroup path `inner` (its leading `/` dropped).
+pub fn join_cgroup(base: &Path, inner: &Path) -> PathBuf {
+    let rel = inner.strip_prefix("/").unwrap_or(inner);
+    if rel.as_os_str().is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    }
+}
+
+pub fn read_string(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The trimmed contents of a cgroup file.
+pub fn read_trimmed(path: &Path) -> Result<String> {
+    Ok(read_string(path)?.trim().to_string())
+}
+
+/// Write `value` to an existing cgroup file in one write(2).
+pub fn write_file(path: &Path, value: &str) -> Result<()> {
+    #[cfg(test)]
+    testutil::WRITES.with(|w| w.borrow_mut().push((path.to_path_buf(), value.to_string())));
+    let res = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()));
+    res.map_err(|source| CgroupError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write `value` to `dir/name`.
+pub fn write_in(dir: &Path, name: &str, value: &str) -> Result<()> {
+    write_file(&dir.join(name), value)
+}
+
+/// Parse a u64 file; "max" reads as u64::MAX.
+pub fn read_u64(path: &Path) -> Result<u64> {
+    let s = read_trimmed(path)?;
+    parse_u64(&s).ok_or_else(|| {
+        CgroupError::Other(format!(
+            "unexpected content {s:?} in {}",
+            path.to_string_lossy()
+        ))
+    })
+}
+
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s == "max" {
+        return Some(u64::MAX);
+    }
+    s.parse::<u64>().ok().or_else(|| {
+        s.parse::<i64>()
+            .ok()
+            .map(|v| if v < 0 { u64::MAX } else { 0 })
+    })
+}
+
+/// `mkdir -p`, returning the directories that were actually created (outermost first).
+pub fn mkdir_all(path: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        if p.exists() {
+            break;
+        }
+        missing.push(p.to_path_buf());
+        cur = p.parent();
+    }
+    missing.reverse();
+    for p in &missing {
+        match fs::create_dir(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(CgroupError::Mkdir {
+                    path: p.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// "key value" lines (memory.stat, cpu.stat, ...) as pairs.
+pub fn parse_flat_keyed(s: &str) -> Vec<(String, u64)> {
+    s.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let k = it.next()?;
+            let v = parse_u64(it.next()?)?;
+            Some((k.to_string(), v))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    thread_local! {
+        /// Every write_file call made on this thread, in order.
+        pub static WRITES: RefCell<Vec<(PathBuf, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The values written to `path` on this thread so far, in order.
+    pub fn writes_to(path: &Path) -> Vec<String> {
+        WRITES.with(|w| {
+            w.borrow()
+                .iter()
+                .filter(|(p, _)| p == path)
+                .map(|(_, v)| v.clone())
+                .collect()
+        })
+    }
+
+    /// All (path, value) writes so far on this thread.
+    pub fn all_writes() -> Vec<(PathBuf, String)> {
+        WRITES.with(|w| w.borrow().clone())
+    }
+
+    /// A temporary directory removed on drop.
+    pub struct TempDir(pub PathBuf);
+
+    impl TempDir {
+        pub fn new() -> Self {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "rt-cgtest-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Create `dir/name` for each (name, content).
+    pub fn touch(dir: &Path, files: &[(&str, &str)]) {
+        fs::create_dir_all(dir).unwrap();
+        for (n, c) in files {
+            fs::write(dir.join(n), c).unwrap();
+        }
+    }
+
+    pub fn read(p: &Path) -> String {
+        fs::read_to_string(p).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_path_never_escapes() {
+        assert_eq!(clean_path(Path::new("/a/../../b")), PathBuf::from("/b"));
+        assert_eq!(clean_path(Path::new("../x/./y")), PathBuf::from("x/y"));
+        assert_eq!(clean_path(Path::new("/a//b/")), PathBuf::from("/a/b"));
+    }
+
+    #[test]
+    fn mountinfo_parsing() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:1 - cgroup cgroup rw,cpu,cpuacct\n\
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n\
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let h = hierarchies_from_mountinfo(Path::new("/sys/fs/cgroup"), mi);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(h[0].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
+        assert_eq!(h[1].controllers, vec!["name=systemd"]);
+    }
+
+    #[test]
+    fn own_cgroup_lookup() {
+        let t = testutil::TempDir::new();
+        let fs = CgroupFs::from_layout(
+            t.path(),
+            CgroupMode::V2,
+            "4:memory:/process_api/x\n3:cpu,cpuacct:/c\n0::/user.slice/s\n",
+        )
+        .unwrap();
+        assert_eq!(fs.own_path("memory").as_deref(), Some("/process_api/x"));
+        assert_eq!(fs.own_path("cpuacct").as_deref(), Some("/c"));
+        assert_eq!(fs.own_path("").as_deref(), Some("/user.slice/s"));
+        assert_eq!(fs.own_path("pids"), None);
+    }
+
+    #[test]
+    fn real_host_detection_does_not_fail() {
+        if Path::new(DEFAULT_ROOT).exists() {
+            let fs = CgroupFs::detect().unwrap();
+            if fs.mode != CgroupMode::V2 {
+                assert!(!fs.hierarchies.is_empty());
+            }
+        }
+    }
+}
