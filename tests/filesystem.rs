@@ -68,11 +68,7 @@ fn masked_file_reads_empty_and_is_dev_null() {
         |_| {},
     );
     o.ok();
-    assert_eq!(
-        o.stdout_lines(),
-        ["0", "character special file 1:3"],
-        "{o}"
-    );
+    assert_eq!(o.stdout_lines(), ["0", "character special file 1:3"], "{o}");
 }
 
 #[test]
@@ -88,7 +84,10 @@ fn unmasked_timer_list_is_readable() {
 
 #[test]
 fn masked_directory_is_empty() {
-    let (o, _c) = run_sh("ls -A /sys/firmware | wc -l; touch /sys/firmware/x; echo rc=$?", |_| {});
+    let (o, _c) = run_sh(
+        "ls -A /sys/firmware | wc -l; touch /sys/firmware/x; echo rc=$?",
+        |_| {},
+    );
     o.ok();
     let lines = o.stdout_lines();
     assert_eq!(lines[0], "0", "{o}");
@@ -274,7 +273,10 @@ fn mount_destination_through_symlink_stays_in_rootfs() {
     );
     // Nothing may appear in the host directory whatever the runtime did.
     let entries: Vec<_> = fs::read_dir(host.path()).unwrap().collect();
-    assert!(entries.is_empty(), "runtime wrote to host path {hp}: {entries:?}");
+    assert!(
+        entries.is_empty(),
+        "runtime wrote to host path {hp}: {entries:?}"
+    );
     let host_mounts_after = mountinfo(std::process::id() as i32);
     assert!(
         !host_mounts_after.contains(&hp),

@@ -56,7 +56,11 @@ fn hooks_get_state_in_order() {
         assert_eq!(s["id"].as_str(), Some(c.id.as_str()), "{k}: {s}");
         assert_eq!(s["status"], "creating", "{k}: {s}");
         assert_eq!(s["pid"].as_i64(), Some(pid as i64), "{k}: {s}");
-        assert_eq!(s["bundle"].as_str(), Some(c.bundle.path_str().as_str()), "{k}: {s}");
+        assert_eq!(
+            s["bundle"].as_str(),
+            Some(c.bundle.path_str().as_str()),
+            "{k}: {s}"
+        );
         assert!(s["ociVersion"].is_string(), "{k}: {s}");
         assert_eq!(s["annotations"]["org.rt-test.key"], "value-1", "{k}: {s}");
     }
@@ -75,7 +79,10 @@ fn hooks_get_state_in_order() {
 
     c.kill(Some("KILL")).ok();
     c.wait_status("stopped");
-    assert!(!out.path().join("poststop.json").exists(), "poststop before delete");
+    assert!(
+        !out.path().join("poststop.json").exists(),
+        "poststop before delete"
+    );
     c.delete(false).ok();
     assert_eq!(
         read_order(out.path()),
@@ -134,7 +141,11 @@ fn failing_create_runtime_hook_fails_create() {
     b.sh("touch /started; sleep 100000").hook(
         "createRuntime",
         "/bin/sh",
-        &["sh", "-c", "cat > /dev/null; echo rt-test-hook-failed >&2; exit 7"],
+        &[
+            "sh",
+            "-c",
+            "cat > /dev/null; echo rt-test-hook-failed >&2; exit 7",
+        ],
     );
     // a poststart hook must not run when create failed
     let ps = format!("echo ran > {}/poststart", out.path().display());
@@ -144,10 +155,22 @@ fn failing_create_runtime_hook_fails_create() {
     o.failed();
     assert!(!o.stderr.trim().is_empty(), "no error message: {o}");
     assert!(!c.state_dir_exists(), "state dir left after failed create");
-    assert!(c.root_entries().is_empty(), "root not empty: {:?}", c.root_entries());
+    assert!(
+        c.root_entries().is_empty(),
+        "root not empty: {:?}",
+        c.root_entries()
+    );
     c.state().failed().stderr_has("does not exist");
-    assert!(c.cgroup_pids().is_empty(), "processes left: {:?}", c.cgroup_pids());
-    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+    assert!(
+        c.cgroup_pids().is_empty(),
+        "processes left: {:?}",
+        c.cgroup_pids()
+    );
+    assert!(
+        c.cgroup_dirs().is_empty(),
+        "cgroups left: {:?}",
+        c.cgroup_dirs()
+    );
     assert!(!c.bundle.rootfs().join("started").exists());
     assert!(!out.path().join("poststart").exists());
 }
@@ -166,5 +189,9 @@ fn failing_prestart_hook_fails_run() {
     assert!(!o.stdout.contains("body-ran"), "{o}");
     assert!(!c.bundle.rootfs().join("started").exists());
     assert!(!c.state_dir_exists());
-    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+    assert!(
+        c.cgroup_dirs().is_empty(),
+        "cgroups left: {:?}",
+        c.cgroup_dirs()
+    );
 }

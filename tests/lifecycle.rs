@@ -32,7 +32,11 @@ fn run_prints_output_and_returns_exit_code() {
     assert_eq!(o.code, Some(3), "{o}");
     assert_eq!(o.stdout, "hi\n", "{o}");
     assert_gone(&c);
-    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+    assert!(
+        c.cgroup_dirs().is_empty(),
+        "cgroups left: {:?}",
+        c.cgroup_dirs()
+    );
 }
 
 #[test]
@@ -87,7 +91,10 @@ fn run_killed_from_host_exits_137() {
     // Make sure exec happened (the process is `sleep`) before killing.
     let start = Instant::now();
     while status_field(&proc_status(pid), "Name").as_deref() != Some("sleep") {
-        assert!(start.elapsed() < Duration::from_secs(20), "never became sleep");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never became sleep"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     unsafe {
@@ -108,7 +115,10 @@ fn lifecycle_create_start_kill_delete() {
     let st = c.state_json();
     assert_eq!(st["status"], "created", "{st}");
     assert_eq!(st["id"].as_str(), Some(c.id.as_str()), "{st}");
-    assert!(st["ociVersion"].as_str().is_some_and(|v| !v.is_empty()), "{st}");
+    assert!(
+        st["ociVersion"].as_str().is_some_and(|v| !v.is_empty()),
+        "{st}"
+    );
     let pid = st["pid"].as_i64().unwrap_or(0) as i32;
     assert!(pid > 0, "{st}");
     assert!(pid_alive(pid), "init pid {pid} not alive after create");
@@ -141,7 +151,11 @@ fn lifecycle_create_start_kill_delete() {
 
     c.delete(false).ok();
     assert_gone(&c);
-    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+    assert!(
+        c.cgroup_dirs().is_empty(),
+        "cgroups left: {:?}",
+        c.cgroup_dirs()
+    );
 }
 
 fn kill_with(sig: &str) {
@@ -215,7 +229,10 @@ fn list_shows_container_in_all_formats() {
     assert_eq!(arr[0]["id"].as_str(), Some(c.id.as_str()));
     assert_eq!(arr[0]["pid"].as_i64(), Some(pid as i64));
     assert_eq!(arr[0]["status"], "created");
-    assert_eq!(arr[0]["bundle"].as_str(), Some(c.bundle.path_str().as_str()));
+    assert_eq!(
+        arr[0]["bundle"].as_str(),
+        Some(c.bundle.path_str().as_str())
+    );
 
     let q = c.rt(&["list", "-q"]);
     q.ok();
@@ -298,7 +315,11 @@ fn delete_running_requires_force() {
     c.delete(true).ok();
     wait_pid_gone(pid);
     assert_gone(&c);
-    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+    assert!(
+        c.cgroup_dirs().is_empty(),
+        "cgroups left: {:?}",
+        c.cgroup_dirs()
+    );
 }
 
 #[test]

@@ -175,7 +175,12 @@ fn expect_caps(inh: &str, prm: &str, eff: &str, bnd: &str, amb: &str) -> Vec<(St
 #[test]
 fn capabilities_exact_sets_root() {
     // CHOWN=0 KILL=5 NET_BIND_SERVICE=10 AUDIT_WRITE=29 -> 0x20000421
-    let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"];
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_AUDIT_WRITE",
+    ];
     let out = run_sh("cat /proc/self/status", |b| {
         b.capabilities(&caps);
     });
@@ -201,7 +206,12 @@ fn capabilities_non_root_with_ambient_inside_and_outside() {
     // bounding CHOWN,KILL,SETUID,NET_BIND_SERVICE = 0x4a1; the rest KILL +
     // NET_BIND_SERVICE = 0x420. As non-root without file caps the process
     // keeps exactly its ambient set.
-    let bnd = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_NET_BIND_SERVICE"];
+    let bnd = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_SETUID",
+        "CAP_NET_BIND_SERVICE",
+    ];
     let rest = ["CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let setup = |b: &mut Bundle| {
         b.user(1000, 1000, &[])
@@ -234,7 +244,10 @@ fn no_new_privileges_on() {
     let out = run_sh("grep NoNewPrivs /proc/self/status", |b| {
         b.no_new_privileges(true);
     });
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["NoNewPrivs:", "1"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "1"]
+    );
 }
 
 #[test]
@@ -242,5 +255,8 @@ fn no_new_privileges_off() {
     let out = run_sh("grep NoNewPrivs /proc/self/status", |b| {
         b.no_new_privileges(false);
     });
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["NoNewPrivs:", "0"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "0"]
+    );
 }

@@ -212,7 +212,10 @@ pub fn make_rootfs(rootfs: &Path) {
     let bin = rootfs.join("bin");
     fs::create_dir_all(&bin).unwrap();
     fs::copy(&bb, bin.join("busybox")).expect("copy busybox");
-    let list = Command::new(&bb).arg("--list").output().expect("busybox --list");
+    let list = Command::new(&bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     let list = String::from_utf8_lossy(&list.stdout).to_string();
     let mut applets: Vec<&str> = list.lines().map(str::trim).collect();
     // Make sure the ones the tests use are there even with an odd --list.
@@ -836,14 +839,24 @@ pub fn mountinfo(pid: i32) -> String {
 pub fn mountinfo_line<'a>(mountinfo: &'a str, mp: &str) -> Option<&'a str> {
     mountinfo
         .lines()
-        .filter(|l| l.split_whitespace().nth(4) == Some(mp))
-        .last()
+        .rev()
+        .find(|l| l.split_whitespace().nth(4) == Some(mp))
 }
 
 /// Per-mount options (field 6) and super options (last field) of a line.
 pub fn mount_opts(line: &str) -> (Vec<String>, Vec<String>) {
     let f: Vec<&str> = line.split_whitespace().collect();
-    let per = f.get(5).unwrap_or(&"").split(',').map(String::from).collect();
-    let sup = f.last().unwrap_or(&"").split(',').map(String::from).collect();
+    let per = f
+        .get(5)
+        .unwrap_or(&"")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let sup = f
+        .last()
+        .unwrap_or(&"")
+        .split(',')
+        .map(String::from)
+        .collect();
     (per, sup)
 }
