@@ -380,3 +380,98 @@ fn create_pid_file_has_init_pid() {
     // the pid really is the container's init: it lives in another pid ns
     assert_ne!(ns_link(filepid, "pid"), self_ns("pid"));
 }
+
+#[test]
+fn state_json_fields_like_runc() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "100000"])
+        .annotation("org.rt-test.a", "1")
+        .annotation("org.rt-test.b", "two");
+    let mut c = Container::new(b);
+    c.create().ok();
+    let o = c.state();
+    o.ok();
+    let st: Value = serde_json::from_str(&o.stdout).unwrap();
+    // runc's field order (Go struct order), pretty-printed
+    let keys = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "annotations",
+        "owner",
+    ];
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            o.stdout
+                .find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("key {k} missing: {o}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "key order: {o}");
+    assert!(o.stdout.starts_with("{\n  \"ociVersion\""), "{o}");
+    assert_eq!(
+        st["rootfs"].as_str(),
+        Some(c.bundle.rootfs().to_string_lossy().as_ref())
+    );
+    let created = st["created"].as_str().unwrap();
+    assert!(
+        created.len() >= 20 && created.as_bytes()[4] == b'-' && created.contains('T'),
+        "created not RFC 3339: {created}"
+    );
+    assert_eq!(st["annotations"]["org.rt-test.a"], "1");
+    assert_eq!(st["annotations"]["org.rt-test.b"], "two");
+    assert_eq!(st["owner"], "");
+}
+
+#[test]
+fn list_table_header_like_runc() {
+    let mut b = Bundle::new();
+    b.args(&["sleep", "100000"]);
+    let mut c = Container::new(b);
+    c.create().ok();
+    let t = c.rt(&["list"]);
+    t.ok();
+    let header: Vec<&str> = t
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        "{t}"
+    );
+    let row = t.stdout.lines().nth(1).unwrap();
+    assert_eq!(row.split_whitespace().last(), Some("root"), "{t}");
+}
+
+#[test]
+fn run_detached_then_kill_and_delete() {
+    let mut b = Bundle::new();
+    b.sh("echo detached-ok; trap 'exit 143' TERM; sleep 100000 & wait");
+    let mut c = Container::new(b);
+    c.bundle.write();
+    let bp = c.bundle.path_str();
+    let id = c.id.clone();
+    let (child, out, err, what) = c.rt_spawn(&["run", "-d", "--bundle", &bp, &id]);
+    let o = wait_child(child, &out, &err, what, CMD_TIMEOUT);
+    o.ok();
+    c.init_stdout = Some(out);
+    c.init_stderr = Some(err);
+    c.wait_output("detached-ok");
+    assert_eq!(c.status(), "running");
+    let pid = c.pid();
+    assert!(pid_alive(pid));
+    c.kill(None).ok();
+    c.wait_status("stopped");
+    wait_pid_gone(pid);
+    c.delete(false).ok();
+    assert_gone(&c);
+}

@@ -8,6 +8,11 @@
 //! `rt-test-`, so tests can run in parallel and leave nothing behind: the
 //! [`Container`] guard runs `delete -f` on drop, removes the cgroup
 //! directories it named and the temporary directories.
+//!
+//! Run against runc: `RT_BIN=/usr/sbin/runc cargo test --tests`. Generated
+//! configs carry `ociVersion` 1.0.2-dev (what runc 1.1 accepts); override
+//! with `RT_TEST_OCI_VERSION`. Needs root, cgroup v1/hybrid cgroupfs and
+//! `/bin/busybox` from Debian's busybox-static.
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
