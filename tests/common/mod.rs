@@ -1,0 +1,867 @@
+//! Shared harness for the rt integration tests.
+//!
+//! The runtime under test is `$RT_BIN` if set (e.g. `RT_BIN=/usr/sbin/runc`),
+//! else the crate's own `rt` binary. It is only ever run as a subprocess.
+//!
+//! Every test gets its own temporary `--root`, bundle (rootfs made from
+//! Debian's busybox-static), container id and cgroup path, all prefixed
+//! `rt-test-`, so tests can run in parallel and leave nothing behind: the
+//! [`Container`] guard runs `delete -f` on drop, removes the cgroup
+//! directories it named and the temporary directories.
+//!
+//! Run against runc: `RT_BIN=/usr/sbin/runc cargo test --tests`. Generated
+//! configs carry `ociVersion` 1.0.2-dev (what runc 1.1 accepts); override
+//! with `RT_TEST_OCI_VERSION`. Needs root, cgroup v1/hybrid cgroupfs and
+//! `/bin/busybox` from Debian's busybox-static.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Default time limit for one runtime invocation.
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Path of the runtime binary under test.
+pub fn rt_bin() -> PathBuf {
+    match std::env::var_os("RT_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_rt")),
+    }
+}
+
+/// True when the binary under test is runc (used only for messages).
+pub fn is_runc() -> bool {
+    rt_bin()
+        .file_name()
+        .map(|n| n.to_string_lossy().contains("runc"))
+        .unwrap_or(false)
+}
+
+/// The `ociVersion` written into generated configs. runc 1.1 supports up to
+/// 1.0.2-dev; override with `RT_TEST_OCI_VERSION`.
+pub fn oci_version() -> String {
+    std::env::var("RT_TEST_OCI_VERSION").unwrap_or_else(|_| "1.0.2-dev".to_string())
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique name `rt-test-<tag>-<pid>-<n>-<nanos>`.
+pub fn unique_name(tag: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "rt-test-{tag}-{}-{n}-{:x}",
+        std::process::id(),
+        nanos % 0x100000
+    )
+}
+
+/// A temporary directory removed (recursively) on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique_name(tag));
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Result of one runtime invocation.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub what: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    /// Panics (with all output) unless the command exited 0.
+    pub fn ok(&self) -> &Self {
+        assert!(self.success(), "command failed: {self}");
+        self
+    }
+    /// Panics unless the command exited non-zero.
+    pub fn failed(&self) -> &Self {
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "command unexpectedly succeeded (or was signalled): {self}"
+        );
+        self
+    }
+    /// Panics unless stderr contains `needle` (case-insensitive).
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "stderr does not mention {needle:?}: {self}"
+        );
+        self
+    }
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lines().map(|l| l.to_string()).collect()
+    }
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` exit={:?} signal={:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.what, self.code, self.signal, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Spawn `cmd` with stdin from /dev/null and stdout/stderr into files under
+/// `scratch` (files, not pipes: a detached container inheriting a pipe would
+/// keep us waiting for EOF forever). Returns the child and the two paths.
+pub fn spawn_to_files(mut cmd: Command, scratch: &Path) -> (Child, PathBuf, PathBuf) {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let out = scratch.join(format!("cmd-{n}.out"));
+    let err = scratch.join(format!("cmd-{n}.err"));
+    let fo = fs::File::create(&out).expect("create stdout file");
+    let fe = fs::File::create(&err).expect("create stderr file");
+    cmd.stdin(Stdio::null()).stdout(fo).stderr(fe);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {cmd:?}: {e}"));
+    (child, out, err)
+}
+
+/// Wait for a child started by [`spawn_to_files`], killing it after `timeout`.
+pub fn wait_child(
+    mut child: Child,
+    out: &Path,
+    err: &Path,
+    what: String,
+    timeout: Duration,
+) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`{what}` timed out after {timeout:?}\nstdout: {}\nstderr: {}",
+                fs::read_to_string(out).unwrap_or_default(),
+                fs::read_to_string(err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        code: status.code(),
+        signal: status.signal(),
+        stdout: fs::read_to_string(out).unwrap_or_default(),
+        stderr: fs::read_to_string(err).unwrap_or_default(),
+        what,
+    }
+}
+
+/// Run the runtime with `args` (no implicit `--root`), in `cwd` if given.
+pub fn rt_raw(args: &[&str], cwd: Option<&Path>, scratch: &Path) -> Output {
+    let mut cmd = Command::new(rt_bin());
+    cmd.args(args);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let what = format!("{} {}", rt_bin().display(), args.join(" "));
+    let (child, out, err) = spawn_to_files(cmd, scratch);
+    wait_child(child, &out, &err, what, CMD_TIMEOUT)
+}
+
+/// Panics with an install hint unless Debian's busybox-static is present.
+pub fn busybox() -> PathBuf {
+    let p = PathBuf::from("/bin/busybox");
+    assert!(
+        p.exists(),
+        "/bin/busybox is missing: the integration tests need a statically linked busybox; \
+         run `apt-get install busybox-static`"
+    );
+    p
+}
+
+/// Populate `rootfs` with busybox, one symlink per applet, the usual empty
+/// directories and minimal /etc/passwd and /etc/group.
+pub fn make_rootfs(rootfs: &Path) {
+    let bb = busybox();
+    let bin = rootfs.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::copy(&bb, bin.join("busybox")).expect("copy busybox");
+    let list = Command::new(&bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    let mut applets: Vec<&str> = list.lines().map(str::trim).collect();
+    // Make sure the ones the tests use are there even with an odd --list.
+    for a in [
+        "sh", "cat", "echo", "id", "ls", "sleep", "hostname", "grep", "stat", "readlink", "touch",
+        "mkdir", "pwd", "env", "kill", "wc", "head", "true", "false", "test", "mount",
+    ] {
+        if !applets.contains(&a) {
+            applets.push(a);
+        }
+    }
+    for a in applets {
+        if a.is_empty() || a == "busybox" || a.contains('/') {
+            continue;
+        }
+        let _ = symlink("busybox", bin.join(a));
+    }
+    for d in ["proc", "sys", "dev", "tmp", "etc", "root", "mnt", "usr"] {
+        fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    let _ = symlink("../bin", rootfs.join("usr/bin"));
+    let _ = symlink("bin", rootfs.join("sbin"));
+    fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+/// The config `runc spec` generates, with `terminal: false`, a writable root
+/// and `args: ["sh"]`.
+pub fn default_config() -> Value {
+    json!({
+        "ociVersion": oci_version(),
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm"
+            ],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": false},
+        "hostname": "runc",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+/// Capability name list as JSON.
+fn caps_json(caps: &[&str]) -> Value {
+    json!(caps)
+}
+
+/// An OCI bundle in a temporary directory: `rootfs/` plus a config built in
+/// memory and written by [`Bundle::write`] (done automatically by
+/// [`Container`] before `create`/`run`).
+pub struct Bundle {
+    pub dir: TempDir,
+    pub config: Value,
+}
+
+impl Default for Bundle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bundle {
+    pub fn new() -> Bundle {
+        let dir = TempDir::new("bundle");
+        make_rootfs(&dir.path().join("rootfs"));
+        let mut config = default_config();
+        config["linux"]["cgroupsPath"] = json!(format!("/{}", unique_name("cg")));
+        Bundle { dir, config }
+    }
+    /// Absolute bundle path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn path_str(&self) -> String {
+        self.path().to_string_lossy().into_owned()
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.path().join("rootfs")
+    }
+    pub fn write(&self) {
+        fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .expect("write config.json");
+    }
+    pub fn args(&mut self, args: &[&str]) -> &mut Self {
+        self.config["process"]["args"] = json!(args);
+        self
+    }
+    /// `sh -c script`.
+    pub fn sh(&mut self, script: &str) -> &mut Self {
+        self.args(&["sh", "-c", script])
+    }
+    /// A process that runs until killed and exits on SIGTERM (pid 1 ignores
+    /// signals it has no handler for, so it traps TERM explicitly).
+    pub fn long_running(&mut self) -> &mut Self {
+        self.sh("trap 'exit 143' TERM; sleep 100000 & wait")
+    }
+    pub fn env(&mut self, kv: &str) -> &mut Self {
+        self.config["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(kv));
+        self
+    }
+    pub fn cwd(&mut self, cwd: &str) -> &mut Self {
+        self.config["process"]["cwd"] = json!(cwd);
+        self
+    }
+    pub fn user(&mut self, uid: u32, gid: u32, additional: &[u32]) -> &mut Self {
+        let mut u = json!({"uid": uid, "gid": gid});
+        if !additional.is_empty() {
+            u["additionalGids"] = json!(additional);
+        }
+        if let Some(m) = self.config["process"]["user"].get("umask").cloned() {
+            u["umask"] = m;
+        }
+        self.config["process"]["user"] = u;
+        self
+    }
+    pub fn umask(&mut self, umask: u32) -> &mut Self {
+        self.config["process"]["user"]["umask"] = json!(umask);
+        self
+    }
+    pub fn hostname(&mut self, h: &str) -> &mut Self {
+        self.config["hostname"] = json!(h);
+        self
+    }
+    /// Replace (or add) one rlimit.
+    pub fn rlimit(&mut self, kind: &str, soft: u64, hard: u64) -> &mut Self {
+        let arr = self.config["process"]["rlimits"].as_array_mut().unwrap();
+        arr.retain(|r| r["type"] != json!(kind));
+        arr.push(json!({"type": kind, "soft": soft, "hard": hard}));
+        self
+    }
+    /// Set all five capability sets to `caps`.
+    pub fn capabilities(&mut self, caps: &[&str]) -> &mut Self {
+        self.capability_sets(caps, caps, caps, caps, caps)
+    }
+    pub fn capability_sets(
+        &mut self,
+        bounding: &[&str],
+        effective: &[&str],
+        permitted: &[&str],
+        inheritable: &[&str],
+        ambient: &[&str],
+    ) -> &mut Self {
+        self.config["process"]["capabilities"] = json!({
+            "bounding": caps_json(bounding),
+            "effective": caps_json(effective),
+            "permitted": caps_json(permitted),
+            "inheritable": caps_json(inheritable),
+            "ambient": caps_json(ambient),
+        });
+        self
+    }
+    pub fn no_new_privileges(&mut self, on: bool) -> &mut Self {
+        self.config["process"]["noNewPrivileges"] = json!(on);
+        self
+    }
+    pub fn readonly_root(&mut self, ro: bool) -> &mut Self {
+        self.config["root"]["readonly"] = json!(ro);
+        self
+    }
+    pub fn root_path(&mut self, p: &str) -> &mut Self {
+        self.config["root"]["path"] = json!(p);
+        self
+    }
+    pub fn add_mount(&mut self, m: Value) -> &mut Self {
+        self.config["mounts"].as_array_mut().unwrap().push(m);
+        self
+    }
+    /// Drop every mount whose destination is `dest`.
+    pub fn remove_mount(&mut self, dest: &str) -> &mut Self {
+        self.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != json!(dest));
+        self
+    }
+    /// Replace the namespace list by these types (no paths).
+    pub fn namespaces(&mut self, types: &[&str]) -> &mut Self {
+        let v: Vec<Value> = types.iter().map(|t| json!({"type": t})).collect();
+        self.config["linux"]["namespaces"] = json!(v);
+        self
+    }
+    /// Add or replace one namespace, optionally joining `path`.
+    pub fn namespace(&mut self, kind: &str, path: Option<&str>) -> &mut Self {
+        let arr = self.config["linux"]["namespaces"].as_array_mut().unwrap();
+        arr.retain(|n| n["type"] != json!(kind));
+        let mut n = json!({"type": kind});
+        if let Some(p) = path {
+            n["path"] = json!(p);
+        }
+        arr.push(n);
+        self
+    }
+    pub fn remove_namespace(&mut self, kind: &str) -> &mut Self {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != json!(kind));
+        self
+    }
+    /// Add a user namespace mapping container 0.. to host `host`.. (uid and gid).
+    pub fn user_namespace(&mut self, host: u32, size: u32) -> &mut Self {
+        self.namespace("user", None);
+        self.config["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": host, "size": size}]);
+        self.config["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": host, "size": size}]);
+        self
+    }
+    pub fn masked_paths(&mut self, paths: &[&str]) -> &mut Self {
+        self.config["linux"]["maskedPaths"] = json!(paths);
+        self
+    }
+    pub fn readonly_paths(&mut self, paths: &[&str]) -> &mut Self {
+        self.config["linux"]["readonlyPaths"] = json!(paths);
+        self
+    }
+    /// Append a hook of `kind` (prestart, createRuntime, poststart, ...).
+    pub fn hook(&mut self, kind: &str, path: &str, args: &[&str]) -> &mut Self {
+        if !self.config["hooks"].is_object() {
+            self.config["hooks"] = json!({});
+        }
+        let hooks = &mut self.config["hooks"];
+        if !hooks[kind].is_array() {
+            hooks[kind] = json!([]);
+        }
+        hooks[kind]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"path": path, "args": args}));
+        self
+    }
+    pub fn cgroups_path(&mut self, p: &str) -> &mut Self {
+        self.config["linux"]["cgroupsPath"] = json!(p);
+        self
+    }
+    pub fn cgroup_name(&self) -> Option<String> {
+        self.config["linux"]["cgroupsPath"]
+            .as_str()
+            .map(|s| s.trim_start_matches('/').to_string())
+    }
+    pub fn annotation(&mut self, k: &str, v: &str) -> &mut Self {
+        if !self.config["annotations"].is_object() {
+            self.config["annotations"] = json!({});
+        }
+        self.config["annotations"][k] = json!(v);
+        self
+    }
+}
+
+/// One container under test: its own `--root`, bundle and id. Dropping it
+/// force-deletes the container and removes its cgroups and temp dirs.
+pub struct Container {
+    pub id: String,
+    pub root: Arc<TempDir>,
+    pub bundle: Bundle,
+    pub scratch: TempDir,
+    /// stdout/stderr files of the last `create`/`run -d` (the container's
+    /// stdio goes there).
+    pub init_stdout: Option<PathBuf>,
+    pub init_stderr: Option<PathBuf>,
+}
+
+impl Container {
+    pub fn new(bundle: Bundle) -> Container {
+        Container {
+            id: unique_name("ctr"),
+            root: Arc::new(TempDir::new("root")),
+            bundle,
+            scratch: TempDir::new("scratch"),
+            init_stdout: None,
+            init_stderr: None,
+        }
+    }
+    /// Another container sharing this one's `--root`.
+    pub fn sibling(&self, bundle: Bundle) -> Container {
+        Container {
+            id: unique_name("ctr"),
+            root: self.root.clone(),
+            bundle,
+            scratch: TempDir::new("scratch"),
+            init_stdout: None,
+            init_stderr: None,
+        }
+    }
+    pub fn root_str(&self) -> String {
+        self.root.path().to_string_lossy().into_owned()
+    }
+    /// `rt --root ROOT args...`
+    pub fn rt(&self, args: &[&str]) -> Output {
+        let root = self.root_str();
+        let mut all = vec!["--root", root.as_str()];
+        all.extend_from_slice(args);
+        rt_raw(&all, None, self.scratch.path())
+    }
+    /// Spawn `rt --root ROOT args...` without waiting.
+    pub fn rt_spawn(&self, args: &[&str]) -> (Child, PathBuf, PathBuf, String) {
+        let root = self.root_str();
+        let mut cmd = Command::new(rt_bin());
+        cmd.arg("--root").arg(&root).args(args);
+        let what = format!("{} --root {root} {}", rt_bin().display(), args.join(" "));
+        let (c, o, e) = spawn_to_files(cmd, self.scratch.path());
+        (c, o, e, what)
+    }
+    /// Foreground `run --bundle B ID` (writes config.json first).
+    pub fn run(&self) -> Output {
+        self.bundle.write();
+        let b = self.bundle.path_str();
+        self.rt(&["run", "--bundle", &b, &self.id])
+    }
+    /// `create --bundle B [extra...] ID`; the container's stdio goes to
+    /// files readable with [`Container::init_output`].
+    pub fn create_with(&mut self, extra: &[&str]) -> Output {
+        self.bundle.write();
+        let b = self.bundle.path_str();
+        let mut args = vec!["create", "--bundle", b.as_str()];
+        args.extend_from_slice(extra);
+        args.push(&self.id);
+        let (child, out, err, what) = self.rt_spawn(&args);
+        let o = wait_child(child, &out, &err, what, CMD_TIMEOUT);
+        self.init_stdout = Some(out);
+        self.init_stderr = Some(err);
+        o
+    }
+    pub fn create(&mut self) -> Output {
+        self.create_with(&[])
+    }
+    /// create + start, both required to succeed; returns the init pid.
+    pub fn create_and_start(&mut self) -> i32 {
+        self.create().ok();
+        self.start().ok();
+        let pid = self.pid();
+        assert!(pid > 0, "no pid for running container");
+        pid
+    }
+    pub fn start(&self) -> Output {
+        self.rt(&["start", &self.id])
+    }
+    pub fn state(&self) -> Output {
+        self.rt(&["state", &self.id])
+    }
+    /// `state` parsed as JSON (must succeed).
+    pub fn state_json(&self) -> Value {
+        let o = self.state();
+        o.ok();
+        serde_json::from_str(&o.stdout)
+            .unwrap_or_else(|e| panic!("state output is not JSON ({e}): {o}"))
+    }
+    pub fn status(&self) -> String {
+        self.state_json()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+    pub fn pid(&self) -> i32 {
+        self.state_json()["pid"].as_i64().unwrap_or(0) as i32
+    }
+    pub fn kill(&self, sig: Option<&str>) -> Output {
+        match sig {
+            Some(s) => self.rt(&["kill", &self.id, s]),
+            None => self.rt(&["kill", &self.id]),
+        }
+    }
+    pub fn delete(&self, force: bool) -> Output {
+        if force {
+            self.rt(&["delete", "-f", &self.id])
+        } else {
+            self.rt(&["delete", &self.id])
+        }
+    }
+    /// Poll `state` until status is `want` (panics after 20 s).
+    pub fn wait_status(&self, want: &str) {
+        let start = Instant::now();
+        loop {
+            let s = self.status();
+            if s == want {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!("container {} stayed {s:?}, wanted {want:?}", self.id);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    /// What the container has written to stdout so far (after create/run -d).
+    pub fn init_output(&self) -> String {
+        self.init_stdout
+            .as_ref()
+            .and_then(|p| fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+    pub fn init_errors(&self) -> String {
+        self.init_stderr
+            .as_ref()
+            .and_then(|p| fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+    /// Poll the container's stdout until it contains `needle`.
+    pub fn wait_output(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.init_output();
+            if s.contains(needle) {
+                return s;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!(
+                    "container output never contained {needle:?}: {s:?} / stderr {:?}",
+                    self.init_errors()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    /// Does `ROOT/ID` (the state directory) exist?
+    pub fn state_dir_exists(&self) -> bool {
+        self.root.path().join(&self.id).exists()
+    }
+    /// Entries under `--root` (empty if it does not exist).
+    pub fn root_entries(&self) -> Vec<String> {
+        match fs::read_dir(self.root.path()) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => vec![],
+        }
+    }
+    /// Cgroup directories (v1 controllers and unified) that exist for this
+    /// container's cgroupsPath.
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let Some(name) = self.bundle.cgroup_name() else {
+            return vec![];
+        };
+        if !name.starts_with("rt-test-") {
+            return vec![];
+        }
+        let mut v = vec![];
+        if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.filter_map(|e| e.ok()) {
+                let p = e.path().join(&name);
+                if p.is_dir() {
+                    v.push(p);
+                }
+            }
+        }
+        v
+    }
+    /// Pids in this container's cgroups.
+    pub fn cgroup_pids(&self) -> Vec<i32> {
+        let mut pids = vec![];
+        for d in self.cgroup_dirs() {
+            if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
+                pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        pids.sort();
+        pids.dedup();
+        pids
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let root = self.root_str();
+        let mut cmd = Command::new(rt_bin());
+        cmd.args(["--root", &root, "delete", "-f", &self.id]);
+        let (child, out, err) = spawn_to_files(cmd, self.scratch.path());
+        let start = Instant::now();
+        let mut child = child;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if start.elapsed() > Duration::from_secs(20) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        let _ = (out, err);
+        // Kill anything still in our cgroups (only pids we started), then
+        // remove the cgroup dirs we named. Never touches other cgroups.
+        for pid in self.cgroup_pids() {
+            if pid > 1 {
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        for d in self.cgroup_dirs() {
+            for _ in 0..50 {
+                if fs::remove_dir(&d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+// ---- host-side inspection helpers -------------------------------------
+
+/// /proc/<pid>/status as a string ("" if gone).
+pub fn proc_status(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
+}
+
+/// One field (after the colon, trimmed) of /proc/<pid>/status.
+pub fn status_field(status: &str, key: &str) -> Option<String> {
+    status.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Is `pid` a live (non-zombie) process?
+pub fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let st = proc_status(pid);
+    match status_field(&st, "State") {
+        Some(s) => !(s.starts_with('Z') || s.starts_with('X')),
+        None => false,
+    }
+}
+
+/// Wait until `pid` is gone (or a zombie); panics after 20 s.
+pub fn wait_pid_gone(pid: i32) {
+    let start = Instant::now();
+    while pid_alive(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "pid {pid} still alive"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// readlink /proc/<pid>/ns/<ns>, e.g. "net:[4026531840]".
+pub fn ns_link(pid: i32, ns: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap_or_else(|e| panic!("readlink /proc/{pid}/ns/{ns}: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// readlink /proc/self/ns/<ns> of the test process.
+pub fn self_ns(ns: &str) -> String {
+    fs::read_link(format!("/proc/self/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+pub fn mountinfo(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+}
+
+/// The mountinfo line whose mount point (field 5) is exactly `mp`.
+pub fn mountinfo_line<'a>(mountinfo: &'a str, mp: &str) -> Option<&'a str> {
+    mountinfo
+        .lines()
+        .rev()
+        .find(|l| l.split_whitespace().nth(4) == Some(mp))
+}
+
+/// Per-mount options (field 6) and super options (last field) of a line.
+pub fn mount_opts(line: &str) -> (Vec<String>, Vec<String>) {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let per = f
+        .get(5)
+        .unwrap_or(&"")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let sup = f
+        .last()
+        .unwrap_or(&"")
+        .split(',')
+        .map(String::from)
+        .collect();
+    (per, sup)
+}
