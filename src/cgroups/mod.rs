@@ -92,8 +92,6 @@ pub trait Manager {
     fn kill_all(&self, signal: i32) -> Result<()>;
     /// runc's `events --stats` "data" object.
     fn stats(&self) -> Result<serde_json::Value>;
-    /// How many OOM kills the cgroup has seen (memory.events oom_kill on v2, oom_control on v1).
-    fn oom_kill_count(&self) -> Result<u64>;
     /// Remove the cgroup directories (waits briefly for them to empty).
     fn destroy(&self) -> Result<()>;
     /// How many times the OOM killer killed a process in this cgroup
