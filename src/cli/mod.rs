@@ -19,25 +19,25 @@ pub use argv::normalize;
 )]
 pub struct Cli {
     /// Directory for container state
-    #[arg(long, global = true, default_value = crate::state::DEFAULT_ROOT)]
+    #[arg(long, default_value = crate::state::DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Append log lines to this file (default: stderr)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// Log format
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// Debug logging, including the startup timeline
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// Use systemd for cgroups (not supported yet)
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported)
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, hide = true)]
     pub criu: Option<String>,
     /// Print the version
     #[arg(short = 'v', long = "version")]
@@ -125,7 +125,8 @@ pub enum Command {
     Spec {
         #[arg(short = 'b', long)]
         bundle: Option<PathBuf>,
-        #[arg(long)]
+        /// A template for a rootless container
+        #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
     },
     /// Print the features this rt supports (OCI features JSON)
@@ -305,4 +306,33 @@ pub fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
         anyhow::bail!("--interval: duration must be positive");
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn runc_argv_shapes_parse() {
+        let p = |v: &[&str]| Cli::try_parse_from(normalize(v.iter().map(|s| s.to_string()).collect()));
+        let c = p(&["rt", "--root=/r", "--log", "/l", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/p", "x"]).unwrap();
+        assert_eq!(c.root, PathBuf::from("/r"));
+        assert!(matches!(c.command, Some(Command::Create(ref a)) if a.id == "x"));
+        let c = p(&["rt", "spec", "--rootless"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Spec { rootless: true, .. })));
+        assert!(p(&["rt", "kill", "--all", "x", "9"]).is_ok());
+        assert!(p(&["rt", "ps", "--format", "json", "x"]).is_ok());
+        assert!(p(&["rt", "ps", "x", "-ef"]).is_ok());
+        assert!(p(&["rt", "update", "--resources", "-", "x"]).is_ok());
+        assert!(p(&["rt", "bogus"]).is_err());
+        assert!(p(&["rt", "create", "--bogus", "x"]).is_err());
+        assert_eq!(parse_duration("100ms").unwrap(), std::time::Duration::from_millis(100));
+        assert!(parse_duration("x").is_err());
+    }
 }

@@ -4,7 +4,7 @@
 //! fd; mounts then target `/proc/self/fd/N`, which is the object itself, not a path re-walked.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -64,40 +64,62 @@ pub fn relative(p: &Path) -> PathBuf {
 }
 
 /// Open `path` inside `root` (an O_PATH fd), creating missing directories on the way and the
-/// last component as asked. Every step is resolved inside root.
+/// last component as asked. Every step is resolved inside root; a dangling symlink on the way is
+/// followed inside root and its target created there, as runc's MkdirAllInRoot does.
 pub fn open_in_root(root: BorrowedFd, path: &Path, create: Create) -> nix::Result<OwnedFd> {
-    let rel = relative(path);
-    let flags = libc::O_PATH;
-    match openat2(root, &rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
+    open_in_root_depth(root, &relative(path), create, 0)
+}
+
+const MAX_SYMLINKS: usize = 40;
+
+fn open_in_root_depth(
+    root: BorrowedFd,
+    rel: &Path,
+    create: Create,
+    depth: usize,
+) -> nix::Result<OwnedFd> {
+    let resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    match openat2(root, rel, libc::O_PATH, resolve) {
         Err(nix::Error::ENOENT) if create != Create::No => {}
         r => return r,
     }
-    // Walk from the root, making each missing piece inside the directory already resolved.
+    if depth > MAX_SYMLINKS {
+        return Err(nix::Error::ELOOP);
+    }
     let comps: Vec<_> = rel.components().collect();
     let mut so_far = PathBuf::new();
-    let mut parent = openat2(root, Path::new("."), libc::O_PATH, RESOLVE_IN_ROOT)?;
     for (i, comp) in comps.iter().enumerate() {
+        let parent_path = so_far.clone();
         so_far.push(comp);
-        let last = i + 1 == comps.len();
-        match openat2(root, &so_far, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) {
-            Ok(fd) => {
-                parent = fd;
-                continue;
-            }
+        match openat2(root, &so_far, libc::O_PATH, resolve) {
+            Ok(_) => continue,
             Err(nix::Error::ENOENT) => {}
             Err(e) => return Err(e),
         }
+        let last = i + 1 == comps.len();
         let name = CString::new(comp.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
-        // O_PATH fds can't be used with mkdirat directly on older kernels, so reopen as a dir.
         let dirfd = openat2(
             root,
-            so_far.parent().unwrap_or(Path::new(".")),
+            if parent_path.as_os_str().is_empty() { Path::new(".") } else { &parent_path },
             libc::O_RDONLY | libc::O_DIRECTORY,
-            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            resolve,
         )?;
-        let made = if last && create == Create::File {
-            // SAFETY: plain syscall on fds we own and a NUL-terminated name.
-            let rc = unsafe {
+        // A dangling symlink: continue from its target, still inside root.
+        if let Ok(target) = nix::fcntl::readlinkat(dirfd.as_fd(), name.as_c_str()) {
+            let target = PathBuf::from(target);
+            let mut next = if target.is_absolute() {
+                relative(&target)
+            } else {
+                parent_path.join(target)
+            };
+            for rest in &comps[i + 1..] {
+                next.push(rest);
+            }
+            return open_in_root_depth(root, &next, create, depth + 1);
+        }
+        let rc = if last && create == Create::File {
+            // SAFETY: plain syscall on an fd we own and a NUL-terminated name.
+            let fd = unsafe {
                 libc::openat(
                     dirfd.as_raw_fd(),
                     name.as_ptr(),
@@ -105,26 +127,22 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, create: Create) -> nix::Resul
                     0o644,
                 )
             };
-            if rc >= 0 {
-                // SAFETY: rc is a fresh fd we own.
-                drop(unsafe { OwnedFd::from_raw_fd(rc) });
+            if fd >= 0 {
+                // SAFETY: fd is a fresh descriptor we own.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
                 0
             } else {
-                rc
+                fd
             }
         } else {
             // SAFETY: plain syscall on an fd we own and a NUL-terminated name.
             unsafe { libc::mkdirat(dirfd.as_raw_fd(), name.as_ptr(), 0o755) }
         };
-        if made != 0 {
-            let e = nix::Error::last();
-            if e != nix::Error::EEXIST {
-                return Err(e);
-            }
+        if rc != 0 && nix::Error::last() != nix::Error::EEXIST {
+            return Err(nix::Error::last());
         }
-        parent = openat2(root, &so_far, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)?;
     }
-    Ok(parent)
+    openat2(root, rel, libc::O_PATH, resolve)
 }
 
 /// The `/proc/self/fd/N` path naming an fd, for syscalls that take only paths (mount).
@@ -152,7 +170,6 @@ pub fn open_root(path: &Path) -> nix::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd;
 
     #[test]
     fn symlinks_stay_inside_root() {

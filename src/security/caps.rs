@@ -13,7 +13,7 @@ pub struct CapsError {
 fn convert(set: &Option<Capabilities>) -> CapsHashSet {
     set.iter()
         .flatten()
-        .filter_map(|c| c.to_string().parse::<Capability>().ok())
+        .filter_map(|c| format!("CAP_{c}").parse::<Capability>().ok())
         .collect()
 }
 
@@ -46,8 +46,34 @@ pub fn apply(c: &LinuxCapabilities) -> Result<(), CapsError> {
     caps::set(None, CapSet::Permitted, &keep(convert(c.permitted())))
         .map_err(err("permitted"))?;
     caps::clear(None, CapSet::Ambient).map_err(err("ambient"))?;
+    // The kernel raises an ambient cap only if it is permitted and inheritable; runc skips the
+    // others without failing, and so do we.
+    let inheritable = convert(c.inheritable());
+    let permitted = convert(c.permitted());
     for cap in keep(convert(c.ambient())) {
-        caps::raise(None, CapSet::Ambient, cap).map_err(err("ambient"))?;
+        if inheritable.contains(&cap) && permitted.contains(&cap) {
+            caps::raise(None, CapSet::Ambient, cap).map_err(err("ambient"))?;
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oci_names_map_to_kernel_caps() {
+        let set: Capabilities = [
+            oci_spec::runtime::Capability::AuditWrite,
+            oci_spec::runtime::Capability::Kill,
+            oci_spec::runtime::Capability::NetBindService,
+        ]
+        .into_iter()
+        .collect();
+        let got = convert(&Some(set));
+        assert_eq!(got.len(), 3);
+        assert!(got.contains(&Capability::CAP_AUDIT_WRITE));
+        assert!(got.contains(&Capability::CAP_NET_BIND_SERVICE));
+    }
 }
