@@ -202,7 +202,7 @@ struct CreateCallbacks<'a> {
 impl Callbacks for CreateCallbacks<'_> {
     fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), String> {
         self.draft.record.pid = pid;
-        let state = self.draft.hook_state(Status::Created);
+        let state = self.draft.hook_state(Status::Creating);
         if let Some(h) = self.draft.hooks().cloned() {
             if let Some(v) = h.prestart() {
                 hooks::run_all("prestart", v, &state).map_err(|e| e.to_string())?;

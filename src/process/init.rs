@@ -223,7 +223,11 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         setup::join_session_keyring(&format!("_ses.{}", cfg.id))?;
     }
 
-    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    // Like runc: HOME from the container's /etc/passwd when the config doesn't set it.
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", setup::home_dir(process.user().uid())));
+    }
     let args = process
         .args()
         .as_ref()
@@ -241,6 +245,9 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     let set_groups = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
+    if let Some(c) = process.capabilities() {
+        crate::security::caps::apply_bounding(c)?;
+    }
     setup::switch_user(process, set_groups)?;
     if let Some(c) = process.capabilities() {
         crate::security::caps::apply(c)?;

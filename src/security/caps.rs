@@ -17,12 +17,16 @@ fn convert(set: &Option<Capabilities>) -> CapsHashSet {
         .collect()
 }
 
-/// Drop the bounding set first (needs CAP_SETPCAP, still held), then set the rest.
-pub fn apply(c: &LinuxCapabilities) -> Result<(), CapsError> {
-    let err = |set| move |e: caps::errors::CapsError| CapsError {
+fn err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> CapsError {
+    move |e| CapsError {
         set,
         msg: e.to_string(),
-    };
+    }
+}
+
+/// Drop from the bounding set what the config leaves out. Needs CAP_SETPCAP in the effective
+/// set, so it runs before the switch to the container user (which clears effective caps).
+pub fn apply_bounding(c: &LinuxCapabilities) -> Result<(), CapsError> {
     let bounding = convert(c.bounding());
     for cap in caps::all() {
         if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
@@ -35,6 +39,11 @@ pub fn apply(c: &LinuxCapabilities) -> Result<(), CapsError> {
             }
         }
     }
+    Ok(())
+}
+
+/// After the user switch: inheritable, effective, permitted and ambient.
+pub fn apply(c: &LinuxCapabilities) -> Result<(), CapsError> {
     let supported = caps::runtime::thread_all_supported();
     let keep = |s: CapsHashSet| -> CapsHashSet { s.intersection(&supported).copied().collect() };
     // Inheritable may only grow while CAP_SETPCAP is effective, and effective must stay within
