@@ -37,7 +37,9 @@ pub fn hierarchies() -> std::io::Result<Vec<Hierarchy>> {
 pub fn parse(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pre: Vec<&str> = pre.split(' ').collect();
         let post: Vec<&str> = post.split(' ').collect();
         if pre.len() < 5 || post.len() < 3 {
@@ -54,8 +56,10 @@ pub fn parse(mountinfo: &str, self_cgroup: &str) -> Vec<Hierarchy> {
             post[2]
                 .split(',')
                 .filter(|o| {
-                    !matches!(*o, "rw" | "ro" | "relatime" | "noatime" | "nosuid" | "nodev" | "noexec")
-                        && !o.starts_with("release_agent")
+                    !matches!(
+                        *o,
+                        "rw" | "ro" | "relatime" | "noatime" | "nosuid" | "nodev" | "noexec"
+                    ) && !o.starts_with("release_agent")
                         && *o != "clone_children"
                         && *o != "noprefix"
                         && *o != "xattr"
@@ -103,7 +107,10 @@ mod tests {
         assert_eq!(h.len(), 3);
         assert_eq!(h[0].own_dir(), PathBuf::from("/sys/fs/cgroup/memory/c1"));
         assert_eq!(h[1].controllers, vec!["cpu", "cpuacct"]);
-        assert_eq!(h[1].own_dir(), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/c1"));
+        assert_eq!(
+            h[1].own_dir(),
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/c1")
+        );
         assert!(h[2].is_v2);
         assert_eq!(h[2].own_dir(), PathBuf::from("/sys/fs/cgroup/unified/c1"));
     }

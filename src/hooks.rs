@@ -41,11 +41,11 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(
 fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     let mut cmd = Command::new(hook.path());
-    if let Some(args) = hook.args() {
-        if let Some((arg0, rest)) = args.split_first() {
-            cmd.arg0(arg0);
-            cmd.args(rest);
-        }
+    if let Some(args) = hook.args()
+        && let Some((arg0, rest)) = args.split_first()
+    {
+        cmd.arg0(arg0);
+        cmd.args(rest);
     }
     cmd.env_clear();
     for kv in hook.env().iter().flatten() {
@@ -74,16 +74,12 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), Hook
         match child.try_wait().map_err(spawn_err)? {
             Some(s) => break s,
             None => {
-                if let Some((secs, d)) = deadline {
-                    if Instant::now() >= d {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        return Err(HookError::Timeout {
-                            kind,
-                            path,
-                            secs,
-                        });
-                    }
+                if let Some((secs, d)) = deadline
+                    && Instant::now() >= d
+                {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(HookError::Timeout { kind, path, secs });
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }

@@ -39,7 +39,11 @@ pub fn parse(data: &[u8]) -> Result<Spec, (String, String)> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
-        let field = if field == "." { "(top level)".to_string() } else { field };
+        let field = if field == "." {
+            "(top level)".to_string()
+        } else {
+            field
+        };
         (field, e.into_inner().to_string())
     })
 }
@@ -49,7 +53,9 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     let bad = |m: String| Err(SpecError::Invalid(m));
     let v = spec.version();
     if !v.starts_with("1.") {
-        return bad(format!("ociVersion: unsupported version {v:?} (rt supports 1.x)"));
+        return bad(format!(
+            "ociVersion: unsupported version {v:?} (rt supports 1.x)"
+        ));
     }
     let Some(root) = spec.root() else {
         return bad("root: missing".into());
@@ -61,7 +67,12 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     };
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return bad(format!("root.path: {} is not a directory", rootfs.display())),
+        Ok(_) => {
+            return bad(format!(
+                "root.path: {} is not a directory",
+                rootfs.display()
+            ));
+        }
         Err(e) => return bad(format!("root.path: {}: {e}", rootfs.display())),
     }
     let Some(process) = spec.process() else {
@@ -71,7 +82,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
         return bad("process.args: must not be empty".into());
     }
     if !process.cwd().is_absolute() {
-        return bad(format!("process.cwd: {:?} must be an absolute path", process.cwd()));
+        return bad(format!(
+            "process.cwd: {:?} must be an absolute path",
+            process.cwd()
+        ));
     }
     let namespaces = spec
         .linux()
@@ -107,7 +121,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
             return bad(format!("mounts[{i}].destination: must not be empty"));
         }
     }
-    for (k, _) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, _) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         if k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
             return bad(format!("linux.sysctl: bad key {k:?}"));
         }
@@ -168,8 +186,10 @@ pub fn template(rootless: bool) -> serde_json::Value {
         }
     });
     if rootless {
-        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
-        v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
         v["linux"]["namespaces"] = serde_json::json!([
             {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
             {"type": "cgroup"}, {"type": "user"}
@@ -189,7 +209,10 @@ mod tests {
     fn template_parses_and_validates_shape() {
         let v = template(false);
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(s.process().as_ref().unwrap().args().as_ref().unwrap()[0], "sh");
+        assert_eq!(
+            s.process().as_ref().unwrap().args().as_ref().unwrap()[0],
+            "sh"
+        );
         let r: Spec = serde_json::from_value(template(true)).unwrap();
         assert!(r.linux().as_ref().unwrap().uid_mappings().is_some());
     }
@@ -214,15 +237,30 @@ mod tests {
         let mut v = template(false);
         v["process"]["args"] = serde_json::json!([]);
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert!(validate(&s, &dir).unwrap_err().to_string().starts_with("process.args"));
+        assert!(
+            validate(&s, &dir)
+                .unwrap_err()
+                .to_string()
+                .starts_with("process.args")
+        );
         let mut v = template(false);
         v["root"]["path"] = "nope".into();
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert!(validate(&s, &dir).unwrap_err().to_string().starts_with("root.path"));
+        assert!(
+            validate(&s, &dir)
+                .unwrap_err()
+                .to_string()
+                .starts_with("root.path")
+        );
         let mut v = template(false);
         v["process"]["cwd"] = "rel".into();
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert!(validate(&s, &dir).unwrap_err().to_string().starts_with("process.cwd"));
+        assert!(
+            validate(&s, &dir)
+                .unwrap_err()
+                .to_string()
+                .starts_with("process.cwd")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,8 +7,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt, Winsize};
-use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::pty::{Winsize, grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg, socket,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {source}")]
@@ -75,20 +77,41 @@ pub fn setup_console(size: Option<(u32, u32)>) -> Result<OwnedFd, TtyError> {
         return Err(e("set controlling terminal")(nix::Error::last()));
     }
     // SAFETY: into_raw_fd hands over sole ownership of the master fd.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) })
+    Ok(unsafe {
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(
+            master,
+        ))
+    })
 }
 
 /// Hand the master to the caller's console socket.
 pub fn send_to_socket(socket_path: &Path, master: BorrowedFd) -> Result<(), TtyError> {
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(e("console socket"))?;
-    let addr = UnixAddr::new(socket_path).map_err(e(format!("console socket {}", socket_path.display())))?;
-    connect(sock.as_raw_fd(), &addr).map_err(e(format!("connect to console socket {}", socket_path.display())))?;
-    let name = nix::unistd::ttyname(master).map(|p| p.display().to_string()).unwrap_or_else(|_| "/dev/ptmx".into());
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(e("console socket"))?;
+    let addr = UnixAddr::new(socket_path)
+        .map_err(e(format!("console socket {}", socket_path.display())))?;
+    connect(sock.as_raw_fd(), &addr).map_err(e(format!(
+        "connect to console socket {}",
+        socket_path.display()
+    )))?;
+    let name = nix::unistd::ttyname(master)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/dev/ptmx".into());
     let fds = [master.as_raw_fd()];
     let iov = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(e("send pty master to console socket"))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(e("send pty master to console socket"))?;
     Ok(())
 }
 
@@ -104,7 +127,11 @@ impl RawMode {
         if let Some(t) = &saved {
             let mut raw = t.clone();
             nix::sys::termios::cfmakeraw(&mut raw);
-            let _ = nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw);
+            let _ = nix::sys::termios::tcsetattr(
+                stdin.as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                &raw,
+            );
         }
         RawMode { saved }
     }
@@ -113,14 +140,23 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            let _ = nix::sys::termios::tcsetattr(std::io::stdin().as_fd(), nix::sys::termios::SetArg::TCSANOW, t);
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
         }
     }
 }
 
 /// Copy our window size to the pty (at start and on SIGWINCH).
 pub fn copy_winsize(master: BorrowedFd) {
-    let mut ws = Winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes into `ws`, TIOCSWINSZ reads it; both fds are valid here.
     unsafe {
         if get_winsize(0, &mut ws).is_ok() {

@@ -232,7 +232,10 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Delete { force, id } => c::delete(&root()?, id, *force)?,
         Command::List { format, quiet } => {
-            print!("{}", c::list(&root()?, *format == ListFormat::Json, *quiet)?)
+            print!(
+                "{}",
+                c::list(&root()?, *format == ListFormat::Json, *quiet)?
+            )
         }
         Command::Spec { bundle, rootless } => {
             let dir = bundle.clone().unwrap_or_else(|| PathBuf::from("."));
@@ -251,7 +254,10 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             format,
             id,
             ps_args,
-        } => print!("{}", c::ps(&root()?, id, *format == ListFormat::Json, ps_args)?),
+        } => print!(
+            "{}",
+            c::ps(&root()?, id, *format == ListFormat::Json, ps_args)?
+        ),
         Command::Events {
             stats,
             interval,
@@ -288,7 +294,9 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
 
 /// Go-style durations as runc takes them: "5s", "100ms", "1m", "1h".
 pub fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
     let n: f64 = n
         .parse()
@@ -320,19 +328,40 @@ mod tests {
 
     #[test]
     fn runc_argv_shapes_parse() {
-        let p = |v: &[&str]| Cli::try_parse_from(normalize(v.iter().map(|s| s.to_string()).collect()));
-        let c = p(&["rt", "--root=/r", "--log", "/l", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/p", "x"]).unwrap();
+        let p =
+            |v: &[&str]| Cli::try_parse_from(normalize(v.iter().map(|s| s.to_string()).collect()));
+        let c = p(&[
+            "rt",
+            "--root=/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "x",
+        ])
+        .unwrap();
         assert_eq!(c.root, PathBuf::from("/r"));
         assert!(matches!(c.command, Some(Command::Create(ref a)) if a.id == "x"));
         let c = p(&["rt", "spec", "--rootless"]).unwrap();
-        assert!(matches!(c.command, Some(Command::Spec { rootless: true, .. })));
+        assert!(matches!(
+            c.command,
+            Some(Command::Spec { rootless: true, .. })
+        ));
         assert!(p(&["rt", "kill", "--all", "x", "9"]).is_ok());
         assert!(p(&["rt", "ps", "--format", "json", "x"]).is_ok());
         assert!(p(&["rt", "ps", "x", "-ef"]).is_ok());
         assert!(p(&["rt", "update", "--resources", "-", "x"]).is_ok());
         assert!(p(&["rt", "bogus"]).is_err());
         assert!(p(&["rt", "create", "--bogus", "x"]).is_err());
-        assert_eq!(parse_duration("100ms").unwrap(), std::time::Duration::from_millis(100));
+        assert_eq!(
+            parse_duration("100ms").unwrap(),
+            std::time::Duration::from_millis(100)
+        );
         assert!(parse_duration("x").is_err());
     }
 }

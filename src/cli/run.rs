@@ -6,7 +6,12 @@ use super::{Cli, CreateArgs};
 use crate::container::{self, CreateOpts};
 use crate::state::Root;
 
-pub fn create_opts<'a>(cli: &'a Cli, a: &'a CreateArgs, bundle: &'a Path, fg: bool) -> CreateOpts<'a> {
+pub fn create_opts<'a>(
+    cli: &'a Cli,
+    a: &'a CreateArgs,
+    bundle: &'a Path,
+    fg: bool,
+) -> CreateOpts<'a> {
     CreateOpts {
         id: &a.id,
         bundle,
@@ -28,7 +33,13 @@ pub fn id_from_dir(root: &Root, dir: &Path) -> String {
         .unwrap_or_default();
     let mut base: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_+-.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+-.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if base.is_empty() || base == "." || base == ".." {
         base = "container".into();

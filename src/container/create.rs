@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 
-use super::{io_err, sys_err, Container, ContainerError, Result, Status};
+use super::{Container, ContainerError, Result, Status, io_err, sys_err};
 use crate::cgroups::{self, CgroupConfig, Manager};
 use crate::process::init::InitConfig;
 use crate::process::parent::{self, Callbacks};
 use crate::process::plan;
 use crate::security::seccomp;
-use crate::state::{write_atomic, Record, Root, EXEC_FIFO};
+use crate::state::{EXEC_FIFO, Record, Root, write_atomic};
 use crate::{hooks, logging, spec, timefmt};
 
 pub struct CreateOpts<'a> {
@@ -64,7 +64,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let spec = spec::load(&bundle)?;
     logging::debug("timeline: config parsed");
     let rootfs = spec::validate(&spec, &bundle)?;
-    let process = spec.process().as_ref().ok_or_else(|| ContainerError::Usage("process: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| ContainerError::Usage("process: missing".into()))?;
     let terminal = process.terminal() == Some(true);
     if terminal && !o.foreground && o.console_socket.is_none() {
         return Err(ContainerError::Usage(
@@ -76,7 +79,11 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
             "cannot use console socket if rt will not allocate tty".into(),
         ));
     }
-    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
     let plan = plan::plan(&namespaces)?;
     let compiled = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(seccomp::compile(s)?),
@@ -109,8 +116,11 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
         .map_err(sys_err(format!("mkfifo {}", fifo_path.display())))?;
     // mkfifo's mode is cut by our umask; anyone in the container may need to open it for write.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .map_err(io_err(format!("chmod {}", fifo_path.display())))?;
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(io_err(format!("chmod {}", fifo_path.display())))?;
     let fifo = nix::fcntl::open(
         &fifo_path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -219,7 +229,10 @@ impl Callbacks for CreateCallbacks<'_> {
             return Ok(());
         };
         let Some(path) = &c.listener_path else {
-            return Err("seccomp: a notify listener was made but linux.seccomp.listenerPath is not set".into());
+            return Err(
+                "seccomp: a notify listener was made but linux.seccomp.listenerPath is not set"
+                    .into(),
+            );
         };
         self.draft.record.pid = pid;
         let state = serde_json::to_string(&self.draft.view(Status::Creating)).unwrap_or_default();

@@ -19,10 +19,10 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         // A created container has run nothing of the user's yet: runc deletes it without -f.
         Status::Created => kill_and_wait(&c),
         _ if force => {
-            if status == Status::Paused {
-                if let Some(cg) = c.cgroup() {
-                    let _ = cg.thaw();
-                }
+            if status == Status::Paused
+                && let Some(cg) = c.cgroup()
+            {
+                let _ = cg.thaw();
             }
             kill_and_wait(&c)
         }
@@ -30,7 +30,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             return Err(ContainerError::NotStopped {
                 id: id.to_string(),
                 status,
-            })
+            });
         }
     }
     destroy(root, &c)
@@ -64,10 +64,10 @@ pub(crate) fn destroy(root: &Root, c: &Container) -> Result<()> {
         cg.destroy()?;
     }
     root.remove(&c.record.id)?;
-    if let Some(h) = c.hooks().and_then(|h| h.poststop().clone()) {
-        if let Err(e) = hooks::run_all("poststop", &h, &c.hook_state(Status::Stopped)) {
-            logging::warn(&e.to_string());
-        }
+    if let Some(h) = c.hooks().and_then(|h| h.poststop().clone())
+        && let Err(e) = hooks::run_all("poststop", &h, &c.hook_state(Status::Stopped))
+    {
+        logging::warn(&e.to_string());
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::{sys_err, Container, ContainerError, Result, Status};
+use super::{Container, ContainerError, Result, Status, sys_err};
 use crate::state::Root;
 
 pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
@@ -24,9 +24,8 @@ pub fn kill(root: &Root, id: &str, signal: Signal, all: bool) -> Result<()> {
         return Err(ContainerError::NotRunning);
     }
     // init_alive() above compared the start time, so this pid is still our init.
-    nix::sys::signal::kill(Pid::from_raw(c.record.pid), signal)
-        .map_err(|e| match e {
-            nix::Error::ESRCH => ContainerError::NotRunning,
-            e => sys_err(format!("kill {} with {signal}", c.record.pid))(e),
-        })
+    nix::sys::signal::kill(Pid::from_raw(c.record.pid), signal).map_err(|e| match e {
+        nix::Error::ESRCH => ContainerError::NotRunning,
+        e => sys_err(format!("kill {} with {signal}", c.record.pid))(e),
+    })
 }

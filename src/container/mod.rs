@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
 mod pause;
@@ -10,25 +11,24 @@ mod ps;
 pub mod run;
 mod start;
 mod update;
-mod events;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use create::{create, CreateOpts};
+pub use create::{CreateOpts, create};
 pub use delete::delete;
 pub use events::events;
 pub use kill::kill;
 pub use list::list;
 pub use pause::{pause, resume};
 pub use ps::ps;
-pub use run::{run, RunOpts};
+pub use run::{RunOpts, run};
 pub use start::start;
-pub use update::{update, UpdateOpts};
+pub use update::{UpdateOpts, update};
 
 use crate::cgroups::{self, Manager};
-use crate::state::{Record, Root, StateError, EXEC_FIFO};
+use crate::state::{EXEC_FIFO, Record, Root, StateError};
 
 pub const OCI_VERSION: &str = "1.2.0";
 
@@ -158,9 +158,10 @@ impl Container {
             return false;
         }
         match crate::procfs::start_time(pid) {
-            Some(t) if t == self.record.pid_start_time => {
-                !matches!(crate::procfs::state_letter(pid), Some('Z') | Some('X') | None)
-            }
+            Some(t) if t == self.record.pid_start_time => !matches!(
+                crate::procfs::state_letter(pid),
+                Some('Z') | Some('X') | None
+            ),
             _ => false,
         }
     }
@@ -177,7 +178,10 @@ impl Container {
         if self.dir.join(EXEC_FIFO).exists() {
             return Status::Created;
         }
-        if self.cgroup().is_some_and(|c| c.is_frozen().unwrap_or(false)) {
+        if self
+            .cgroup()
+            .is_some_and(|c| c.is_frozen().unwrap_or(false))
+        {
             return Status::Paused;
         }
         Status::Running

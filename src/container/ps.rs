@@ -1,6 +1,6 @@
 //! `ps [-f table|json] ID [ps args]`: the container's host pids, as JSON or through ps(1).
 
-use super::{io_err, Container, ContainerError, Result, Status};
+use super::{Container, ContainerError, Result, Status, io_err};
 use crate::state::Root;
 
 pub fn ps(root: &Root, id: &str, json: bool, ps_args: &[String]) -> Result<String> {
@@ -38,7 +38,10 @@ pub fn ps(root: &Root, id: &str, json: bool, ps_args: &[String]) -> Result<Strin
         .ok_or_else(|| ContainerError::Usage("ps output has no PID column".into()))?;
     let mut res = format!("{header}\n");
     for l in lines {
-        let pid: Option<i32> = l.split_whitespace().nth(pid_col).and_then(|p| p.parse().ok());
+        let pid: Option<i32> = l
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             res.push_str(l);
             res.push('\n');

@@ -3,15 +3,15 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::create::{create, CreateOpts};
+use super::create::{CreateOpts, create};
 use super::start::start_loaded;
-use super::{delete, sys_err, Result};
+use super::{Result, delete, sys_err};
 use crate::state::Root;
 
 pub struct RunOpts<'a> {
@@ -116,11 +116,11 @@ pub fn wait_foreground(pid: i32, mask: &SigSet, console: Option<OwnedFd>) -> Res
                 if sig == libc::SIGCHLD {
                     continue;
                 }
-                if sig == libc::SIGWINCH {
-                    if let Some(m) = &console {
-                        crate::tty::copy_winsize(m.as_fd());
-                        continue;
-                    }
+                if sig == libc::SIGWINCH
+                    && let Some(m) = &console
+                {
+                    crate::tty::copy_winsize(m.as_fd());
+                    continue;
                 }
                 if let Ok(s) = Signal::try_from(sig) {
                     let _ = nix::sys::signal::kill(Pid::from_raw(pid), s);
@@ -146,7 +146,10 @@ pub fn wait_foreground(pid: i32, mask: &SigSet, console: Option<OwnedFd>) -> Res
 }
 
 fn drain(m: &OwnedFd, buf: &mut [u8]) {
-    let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+    let _ = nix::fcntl::fcntl(
+        m,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
     while let Ok(n) = nix::unistd::read(m, buf) {
         if n == 0 {
             break;

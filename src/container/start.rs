@@ -3,10 +3,10 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::{sys_err, Container, ContainerError, Result, Status};
-use crate::state::{DirLock, Root, EXEC_FIFO};
+use super::{Container, ContainerError, Result, Status, sys_err};
+use crate::state::{DirLock, EXEC_FIFO, Root};
 use crate::{hooks, logging};
 
 pub fn start(root: &Root, id: &str) -> Result<()> {

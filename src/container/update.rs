@@ -4,9 +4,9 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxResources;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{io_err, Container, ContainerError, Result, Status};
+use super::{Container, ContainerError, Result, Status, io_err};
 use crate::state::{DirLock, Root};
 
 #[derive(Default, Debug)]
@@ -37,8 +37,13 @@ pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
     if t == "-1" {
         return Ok(-1);
     }
-    let t = t.strip_suffix('b').filter(|x| !x.is_empty() && x.chars().last().is_some_and(|c| c.is_ascii_alphabetic())).unwrap_or(&t);
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let t = t
+        .strip_suffix('b')
+        .filter(|x| !x.is_empty() && x.chars().last().is_some_and(|c| c.is_ascii_alphabetic()))
+        .unwrap_or(&t);
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let mul: f64 = match unit {
@@ -71,9 +76,12 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     if let Some(src) = &o.resources {
         let mut text = String::new();
         if src.as_os_str() == "-" {
-            std::io::stdin().read_to_string(&mut text).map_err(io_err("read resources from stdin"))?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(io_err("read resources from stdin"))?;
         } else {
-            text = std::fs::read_to_string(src).map_err(io_err(format!("read {}", src.display())))?;
+            text =
+                std::fs::read_to_string(src).map_err(io_err(format!("read {}", src.display())))?;
         }
         let given: Value = serde_json::from_str(&text)
             .map_err(|e| ContainerError::Usage(format!("--resources: {e}")))?;
@@ -93,16 +101,25 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         set(&["memory", "limit"], json!(parse_bytes("memory", m)?));
     }
     if let Some(m) = &o.memory_reservation {
-        set(&["memory", "reservation"], json!(parse_bytes("memory-reservation", m)?));
+        set(
+            &["memory", "reservation"],
+            json!(parse_bytes("memory-reservation", m)?),
+        );
     }
     if let Some(m) = &o.memory_swap {
         set(&["memory", "swap"], json!(parse_bytes("memory-swap", m)?));
     }
     if let Some(m) = &o.kernel_memory {
-        set(&["memory", "kernel"], json!(parse_bytes("kernel-memory", m)?));
+        set(
+            &["memory", "kernel"],
+            json!(parse_bytes("kernel-memory", m)?),
+        );
     }
     if let Some(m) = &o.kernel_memory_tcp {
-        set(&["memory", "kernelTCP"], json!(parse_bytes("kernel-memory-tcp", m)?));
+        set(
+            &["memory", "kernelTCP"],
+            json!(parse_bytes("kernel-memory-tcp", m)?),
+        );
     }
     if let Some(x) = o.cpu_shares {
         set(&["cpu", "shares"], json!(x));
@@ -181,6 +198,9 @@ mod tests {
     fn merge_keeps_untouched_fields() {
         let mut a = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
         merge(&mut a, json!({"memory": {"limit": 9}}));
-        assert_eq!(a, json!({"memory": {"limit": 9, "swap": 2}, "pids": {"limit": 5}}));
+        assert_eq!(
+            a,
+            json!({"memory": {"limit": 9, "swap": 2}, "pids": {"limit": 5}})
+        );
     }
 }

@@ -4,8 +4,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
 };
 
 use super::msg::Msg;
@@ -125,7 +125,8 @@ mod tests {
         a.send(&Msg::ChildPid(77)).unwrap();
         assert_eq!(b.recv("x").unwrap().0, Msg::ChildPid(77));
         let file = std::fs::File::open("/proc/self/stat").unwrap();
-        b.send_with_fd(&Msg::Console, Some(file.as_raw_fd())).unwrap();
+        b.send_with_fd(&Msg::Console, Some(file.as_raw_fd()))
+            .unwrap();
         let (m, fd) = a.recv("Console").unwrap();
         assert_eq!(m, Msg::Console);
         assert!(fd.is_some());
@@ -133,6 +134,9 @@ mod tests {
         let err = b.expect(Msg::Ready).unwrap_err().to_string();
         assert!(err.contains("expected Ready, got Error"), "{err}");
         drop(a);
-        assert!(matches!(b.recv("Ready"), Err(ChannelError::Closed("Ready"))));
+        assert!(matches!(
+            b.recv("Ready"),
+            Err(ChannelError::Closed("Ready"))
+        ));
     }
 }

@@ -40,10 +40,7 @@ pub struct InitConfig<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("{what}: {source}")]
-    Sys {
-        what: String,
-        source: nix::Error,
-    },
+    Sys { what: String, source: nix::Error },
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
     #[error(transparent)]
@@ -99,9 +96,13 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         .join
         .iter()
         .map(|(t, p)| {
-            nix::fcntl::open(p, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map(|fd| (*t, fd))
-                .map_err(sys(format!("open namespace {}", p.display())))
+            nix::fcntl::open(
+                p,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map(|fd| (*t, fd))
+            .map_err(sys(format!("open namespace {}", p.display())))
         })
         .collect::<Result<Vec<_>, _>>()?;
     for (t, fd) in &join_fds {
@@ -118,8 +119,10 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         // Become the namespace's root (the mapped uid 0) so the rest of setup is privileged there.
         let root_gid = nix::unistd::Gid::from_raw(0);
         let root_uid = nix::unistd::Uid::from_raw(0);
-        nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(sys("setresgid 0 in user namespace"))?;
-        nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(sys("setresuid 0 in user namespace"))?;
+        nix::unistd::setresgid(root_gid, root_gid, root_gid)
+            .map_err(sys("setresgid 0 in user namespace"))?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid)
+            .map_err(sys("setresuid 0 in user namespace"))?;
     }
     if plan.unshare_flags != 0 {
         nix::sched::unshare(CloneFlags::from_bits_retain(plan.unshare_flags))
@@ -152,14 +155,22 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
             spec,
             rootfs: cfg.rootfs,
             bundle: cfg.bundle,
-            in_userns: plan.new_user || plan.join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+            in_userns: plan.new_user
+                || plan
+                    .join
+                    .iter()
+                    .any(|(t, _)| *t == LinuxNamespaceType::User),
         })?;
     }
     if cfg.runtime_hooks {
         chan.send(&Msg::Hooks)?;
         chan.expect(Msg::HooksDone)?;
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
         crate::hooks::run_all("createContainer", h, &cfg.state_json)?;
     }
     if has_mnt_ns {
@@ -168,7 +179,9 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
 
     // Step 4: the terminal, from the container's own devpts.
     if process.terminal() == Some(true) {
-        let size = process.console_size().map(|b| (b.height() as u32, b.width() as u32));
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u32, b.width() as u32));
         let master = crate::tty::setup_console(size)?;
         chan.send_with_fd(&Msg::Console, Some(master.as_raw_fd()))?;
     }
@@ -178,18 +191,19 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
             write_sysctl(k, v)?;
         }
     }
-    if let Some(h) = spec.hostname() {
-        if !h.is_empty() {
-            nix::unistd::sethostname(h).map_err(sys("set hostname"))?;
-        }
+    if let Some(h) = spec.hostname()
+        && !h.is_empty()
+    {
+        nix::unistd::sethostname(h).map_err(sys("set hostname"))?;
     }
-    if let Some(d) = spec.domainname() {
-        if !d.is_empty() {
-            let c = CString::new(d.as_str()).map_err(|_| InitError::Config("domainname: contains NUL".into()))?;
-            // SAFETY: setdomainname reads `len` bytes of the string we own.
-            if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
-                return Err(sys("set domainname")(nix::Error::last()));
-            }
+    if let Some(d) = spec.domainname()
+        && !d.is_empty()
+    {
+        let c = CString::new(d.as_str())
+            .map_err(|_| InitError::Config("domainname: contains NUL".into()))?;
+        // SAFETY: setdomainname reads `len` bytes of the string we own.
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(sys("set domainname")(nix::Error::last()));
         }
     }
     if has_mnt_ns {
@@ -203,10 +217,10 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     if let Some(l) = process.rlimits() {
         setup::rlimits(l)?;
     }
-    if let Some(linux) = spec.linux() {
-        if let Some(p) = linux.personality() {
-            setup::personality(p)?;
-        }
+    if let Some(linux) = spec.linux()
+        && let Some(p) = linux.personality()
+    {
+        setup::personality(p)?;
     }
     if let Some(io) = process.io_priority() {
         setup::io_priority(io.class(), io.priority())?;
@@ -214,10 +228,10 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     if let Some(s) = process.scheduler() {
         setup::scheduler(s)?;
     }
-    if let Some(a) = process.exec_cpu_affinity() {
-        if let Some(f) = a.cpu_affinity_final() {
-            setup::cpu_affinity("process.execCPUAffinity.final", f)?;
-        }
+    if let Some(a) = process.exec_cpu_affinity()
+        && let Some(f) = a.cpu_affinity_final()
+    {
+        setup::cpu_affinity("process.execCPUAffinity.final", f)?;
     }
     if !cfg.no_new_keyring {
         setup::join_session_keyring(&format!("_ses.{}", cfg.id))?;
@@ -269,18 +283,30 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     setup::cloexec_above(2 + cfg.preserve_fds)?;
 
     let c_exe = cstring(exe.as_os_str().as_bytes())?;
-    let c_args = args.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-    let c_env = env.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+    let c_args = args
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c_env = env
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
 
     // Step 7: ready; now wait for `start`.
     chan.send(&Msg::Ready)?;
     if let Some(fifo) = cfg.fifo {
         wait_for_start(fifo)?;
-        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+        if let Some(h) = spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref())
+        {
             crate::hooks::run_all("startContainer", h, &cfg.state_json)?;
         }
     }
-    let e = nix::unistd::execve(&c_exe, &c_args, &c_env).err().unwrap_or(nix::Error::UnknownErrno);
+    let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
+        .err()
+        .unwrap_or(nix::Error::UnknownErrno);
     Err(sys(format!("exec {}", exe.display()))(e))
 }
 
@@ -291,8 +317,12 @@ fn cstring(b: &[u8]) -> Result<CString, InitError> {
 /// Block until `start` opens exec.fifo for reading, then tell it we are going.
 fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
     let p = PathBuf::from(format!("/proc/self/fd/{}", fifo.as_raw_fd()));
-    let fd = nix::fcntl::open(&p, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(sys("open exec fifo"))?;
+    let fd = nix::fcntl::open(
+        &p,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("open exec fifo"))?;
     nix::unistd::write(&fd, b"0").map_err(sys("write exec fifo"))?;
     Ok(())
 }
@@ -303,12 +333,19 @@ fn write_sysctl(key: &str, value: &str) -> Result<(), InitError> {
     }
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
     std::fs::write(&path, value).map_err(|e| {
-        InitError::Config(format!("linux.sysctl[{key:?}]: write {}: {e}", path.display()))
+        InitError::Config(format!(
+            "linux.sysctl[{key:?}]: write {}: {e}",
+            path.display()
+        ))
     })
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     let mut s = String::new();
@@ -318,11 +355,18 @@ fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
             other => {
                 return Err(InitError::Config(format!(
                     "linux.timeOffsets: unknown clock {other:?}"
-                )))
+                )));
             }
         };
-        s.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        s.push_str(&format!(
+            "{name} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
-    std::fs::write("/proc/self/timens_offsets", s)
-        .map_err(|e| InitError::Config(format!("linux.timeOffsets: write /proc/self/timens_offsets: {e}")))
+    std::fs::write("/proc/self/timens_offsets", s).map_err(|e| {
+        InitError::Config(format!(
+            "linux.timeOffsets: write /proc/self/timens_offsets: {e}"
+        ))
+    })
 }

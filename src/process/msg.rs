@@ -10,7 +10,8 @@
 //!     parent → init  `HooksDone`
 //!  6. init → parent  `SeccompFd` + fd  the notify listener, to send to listenerPath
 //!  7. init → parent  `Ready`        init waits on exec.fifo now
-//!  any time init → parent `Error(msg)`: the cause, shown to the user verbatim
+//!
+//! At any time init → parent `Error(msg)`: the cause, shown to the user verbatim.
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
@@ -53,7 +53,9 @@ pub fn spawn(
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
     let (ours, theirs) = channel::pair()?;
-    let cgroup_fd = cgroup.and_then(|c| c.clone_into_fd()).map(|fd| fd.as_raw_fd());
+    let cgroup_fd = cgroup
+        .and_then(|c| c.clone_into_fd())
+        .map(|fd| fd.as_raw_fd());
     let cloned = clone3(cfg.plan.clone_flags, cgroup_fd).map_err(SpawnError::Clone)?;
     if cloned.pid == 0 {
         drop(ours);
@@ -63,7 +65,16 @@ pub fn spawn(
     let mut guard = KillGuard {
         pids: vec![cloned.pid],
     };
-    let result = drive(cfg, spec, cgroup, callbacks, &ours, cloned.pid, cloned.in_cgroup, &mut guard);
+    let result = drive(
+        cfg,
+        spec,
+        cgroup,
+        callbacks,
+        &ours,
+        cloned.pid,
+        cloned.in_cgroup,
+        &mut guard,
+    );
     if result.is_ok() {
         guard.pids.clear();
     }
@@ -82,13 +93,21 @@ fn drive(
     guard: &mut KillGuard,
 ) -> Result<Spawned, SpawnError> {
     // Step 1: place the child before it runs any container code.
-    if let Some(cg) = cgroup {
-        if !in_cgroup {
-            cg.add_task(first)?;
-        }
+    if let Some(cg) = cgroup
+        && !in_cgroup
+    {
+        cg.add_task(first)?;
     }
-    let uid_maps = spec.linux().as_ref().and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
-    let gid_maps = spec.linux().as_ref().and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
+    let uid_maps = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gid_maps = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
     if cfg.plan.new_user && !cfg.plan.unshare_user {
         userns::write_maps(first, &uid_maps, &gid_maps).map_err(SpawnError::Maps)?;
     }
@@ -102,7 +121,7 @@ fn drive(
                 return Err(SpawnError::Init(format!(
                     "container init exited before it was ready{}",
                     exit_note(pid)
-                )))
+                )));
             }
             Err(e) => return Err(e.into()),
         };
@@ -129,7 +148,9 @@ fn drive(
             // Step 6
             Msg::SeccompFd => {
                 if let Some(fd) = fd {
-                    callbacks.seccomp_listener(pid, fd).map_err(SpawnError::Parent)?;
+                    callbacks
+                        .seccomp_listener(pid, fd)
+                        .map_err(SpawnError::Parent)?;
                 }
             }
             // Step 7
@@ -144,14 +165,17 @@ fn drive(
                     expected: "a request from init",
                     got: other.name(),
                 }
-                .into())
+                .into());
             }
         }
     }
 }
 
 fn exit_note(pid: i32) -> String {
-    match waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+    match waitpid(
+        Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    ) {
         Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!(" (exit status {c})"),
         Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!(" (killed by {s})"),
         _ => String::new(),

@@ -72,7 +72,10 @@ pub fn rlimits(limits: &[PosixRlimit]) -> Result<(), SetupError> {
             } else {
                 String::new()
             };
-            return Err(fail(what, format!("setrlimit soft={} hard={}: {e}{hint}", l.soft(), l.hard())));
+            return Err(fail(
+                what,
+                format!("setrlimit soft={} hard={}: {e}{hint}", l.soft(), l.hard()),
+            ));
         }
     }
     Ok(())
@@ -82,7 +85,9 @@ pub fn oom_score_adj(v: i32) -> Result<(), SetupError> {
     std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
         fail(
             "process.oomScoreAdj",
-            format!("write {v} to /proc/self/oom_score_adj: {e} (lowering it needs CAP_SYS_RESOURCE)"),
+            format!(
+                "write {v} to /proc/self/oom_score_adj: {e} (lowering it needs CAP_SYS_RESOURCE)"
+            ),
         )
     })
 }
@@ -106,7 +111,10 @@ pub fn io_priority(class: IOPriorityClass, prio: i64) -> Result<(), SetupError> 
         IOPriorityClass::IoprioClassIdle => 3,
     };
     if !(0..=7).contains(&prio) {
-        return Err(fail("process.ioPriority.priority", format!("{prio} is not in 0..7")));
+        return Err(fail(
+            "process.ioPriority.priority",
+            format!("{prio} is not in 0..7"),
+        ));
     }
     let ioprio = (class << 13) | prio;
     // SAFETY: ioprio_set(IOPRIO_WHO_PROCESS, 0 = self, value) takes no pointers.
@@ -343,14 +351,21 @@ mod tests {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         let sh = find_executable("sh", &env).unwrap();
         assert!(sh.ends_with("sh"));
-        let e = find_executable("no-such-binary-rt", &env).unwrap_err().to_string();
+        let e = find_executable("no-such-binary-rt", &env)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("executable file not found in $PATH"), "{e}");
         assert!(find_executable("/no/such", &env).is_err());
     }
 
     #[test]
     fn rlimit_names_cover_the_spec() {
-        for n in ["RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_RTTIME"] {
+        for n in [
+            "RLIMIT_NOFILE",
+            "RLIMIT_NPROC",
+            "RLIMIT_CORE",
+            "RLIMIT_RTTIME",
+        ] {
             assert!(resource(n).is_some(), "{n}");
         }
         assert!(resource("RLIMIT_BOGUS").is_none());

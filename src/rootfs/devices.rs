@@ -6,11 +6,11 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::resolve::{self, fd_path, Create};
-use super::{sys, RootfsContext, RootfsError};
+use super::resolve::{self, Create, fd_path};
+use super::{RootfsContext, RootfsError, sys};
 
 struct Node {
     path: PathBuf,
@@ -83,7 +83,10 @@ pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<
     // runc adds the default devices only when /dev is the container's own; a bundle that binds
     // the host /dev gets exactly that.
     let list = nodes(&devices);
-    for n in list.iter().filter(|n| dev_mounted || devices.iter().any(|d| d.path() == &n.path)) {
+    for n in list
+        .iter()
+        .filter(|n| dev_mounted || devices.iter().any(|d| d.path() == &n.path))
+    {
         if !n.path.starts_with("/dev") {
             return Err(RootfsError::Invalid(format!(
                 "linux.devices: {} is not under /dev",
@@ -167,7 +170,13 @@ fn make_node(ctx: &RootfsContext, root: &OwnedFd, n: &Node) -> Result<(), Rootfs
     }
     // SAFETY: as above; AT_SYMLINK_NOFOLLOW so a raced symlink is not followed.
     let rc = unsafe {
-        libc::fchownat(dir.as_raw_fd(), name.as_ptr(), n.uid, n.gid, libc::AT_SYMLINK_NOFOLLOW)
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            n.uid,
+            n.gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     };
     if rc != 0 {
         return Err(sys("chown", &n.path)(nix::Error::last()));
@@ -183,8 +192,8 @@ fn make_node(ctx: &RootfsContext, root: &OwnedFd, n: &Node) -> Result<(), Rootfs
 
 fn symlink_in_root(root: &OwnedFd, target: &Path, link: &Path) -> Result<(), RootfsError> {
     let (parent, name) = split(link)?;
-    let pfd =
-        resolve::open_in_root(root.as_fd(), &parent, Create::Dir).map_err(sys("create", &parent))?;
+    let pfd = resolve::open_in_root(root.as_fd(), &parent, Create::Dir)
+        .map_err(sys("create", &parent))?;
     let dir = reopen_dir(&pfd)?;
     let t = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| RootfsError::Invalid(format!("bad link target {}", target.display())))?;

@@ -10,7 +10,7 @@ pub mod resolve;
 
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use oci_spec::runtime::Spec;
 
 pub use paths::{mask_paths, readonly_paths};
@@ -33,7 +33,10 @@ pub enum RootfsError {
     Invalid(String),
 }
 
-pub(crate) fn sys<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> RootfsError + 'a {
+pub(crate) fn sys<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(nix::Error) -> RootfsError + 'a {
     move |source| RootfsError::Sys {
         what,
         path: path.to_path_buf(),
@@ -62,12 +65,18 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
         Some(other) => {
             return Err(RootfsError::Invalid(format!(
                 "linux.rootfsPropagation: unknown value {other:?}"
-            )))
+            )));
         }
     };
     let root = Path::new("/");
-    mount(None::<&str>, root, None::<&str>, prop | MsFlags::MS_REC, None::<&str>)
-        .map_err(sys("set propagation of", root))?;
+    mount(
+        None::<&str>,
+        root,
+        None::<&str>,
+        prop | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("set propagation of", root))?;
     // pivot_root needs the new root to be a mount point; a recursive self-bind makes it one.
     mount(
         Some(ctx.rootfs),
@@ -96,7 +105,13 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     // Walk up to the mount point holding rootfs; EINVAL means "not a mount point", go up.
     let mut p = rootfs.parent();
     while let Some(dir) = p {
-        match mount(None::<&str>, dir, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>) {
+        match mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
             Ok(()) => return Ok(()),
             Err(nix::Error::EINVAL) => p = dir.parent(),
             Err(e) => return Err(sys("make private", dir)(e)),

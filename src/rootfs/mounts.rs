@@ -3,11 +3,11 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::Mount;
 
 use super::options::{self, MountOptions};
-use super::resolve::{self, fd_path, Create};
+use super::resolve::{self, Create, fd_path};
 use super::{RootfsContext, RootfsError};
 
 #[repr(C)]
@@ -39,7 +39,10 @@ pub fn mount_one(
         ));
     }
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
-    let typ = m.typ().as_deref().unwrap_or(if opts.is_bind() { "bind" } else { "" });
+    let typ = m
+        .typ()
+        .as_deref()
+        .unwrap_or(if opts.is_bind() { "bind" } else { "" });
     if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
         return Err(err("idmapped mounts are not supported by rt yet".into()));
     }
@@ -138,10 +141,22 @@ fn reopen(root: &OwnedFd, dest: &Path) -> nix::Result<OwnedFd> {
 /// inherited from a more privileged namespace), retry with them added.
 pub fn remount_bind(target: &Path, flags: MsFlags) -> nix::Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    match mount(None::<&str>, target, None::<&str>, base | flags, None::<&str>) {
+    match mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        base | flags,
+        None::<&str>,
+    ) {
         Err(nix::Error::EPERM) => {
             let locked = super::paths::locked_flags(target);
-            mount(None::<&str>, target, None::<&str>, base | flags | locked, None::<&str>)
+            mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                base | flags | locked,
+                None::<&str>,
+            )
         }
         r => r,
     }
@@ -154,8 +169,14 @@ fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String
     }
     let target = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
     for p in &opts.propagation {
-        mount(None::<&str>, &fd_path(&target), None::<&str>, *p, None::<&str>)
-            .map_err(|e| format!("set propagation {p:?}: {e}"))?;
+        mount(
+            None::<&str>,
+            &fd_path(&target),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .map_err(|e| format!("set propagation {p:?}: {e}"))?;
     }
     if opts.rec_set != 0 || opts.rec_clear != 0 {
         let attr = MountAttr {
@@ -190,17 +211,13 @@ fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String
 /// A cgroup filesystem for the container. With cgroup v2 on the host that is a cgroup2 mount
 /// (rooted at the container's cgroup when it has a cgroup namespace). With v1 or hybrid, runc's
 /// layout: a tmpfs with each hierarchy's container cgroup bind-mounted under its name.
-fn mount_cgroup(
-    root: &OwnedFd,
-    dest: &Path,
-    opts: &MountOptions,
-    typ: &str,
-) -> Result<(), String> {
+fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &MountOptions, typ: &str) -> Result<(), String> {
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
     let target = reopen(root, dest).map_err(|e| format!("resolve: {e}"))?;
     let tpath = fd_path(&target);
-    let host = crate::cgroups_mountinfo::hierarchies().map_err(|e| format!("read mountinfo: {e}"))?;
+    let host =
+        crate::cgroups_mountinfo::hierarchies().map_err(|e| format!("read mountinfo: {e}"))?;
     if host.len() == 1 && host[0].is_v2 && host[0].mount_point == Path::new("/sys/fs/cgroup") {
         let mut f = flags;
         if ro {
@@ -211,8 +228,14 @@ fn mount_cgroup(
             // Without a cgroup namespace a fresh cgroup2 mount may be refused: bind our own.
             Err(_) => {
                 let own = host[0].own_dir();
-                mount(Some(&own), &tpath, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                    .map_err(|e| format!("bind {}: {e}", own.display()))?;
+                mount(
+                    Some(&own),
+                    &tpath,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| format!("bind {}: {e}", own.display()))?;
                 if ro {
                     let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
                     remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
@@ -223,10 +246,18 @@ fn mount_cgroup(
         };
     }
     let _ = typ;
-    mount(Some("tmpfs"), &tpath, Some("tmpfs"), flags, Some("mode=755"))
-        .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
+    mount(
+        Some("tmpfs"),
+        &tpath,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
     for h in &host {
-        let Some(name) = h.mount_point.file_name() else { continue };
+        let Some(name) = h.mount_point.file_name() else {
+            continue;
+        };
         let sub = dest.join(name);
         let t = resolve::open_in_root(root.as_fd(), &sub, Create::Dir)
             .map_err(|e| format!("create {}: {e}", sub.display()))?;
@@ -234,8 +265,14 @@ fn mount_cgroup(
         if !own.exists() {
             continue;
         }
-        mount(Some(&own), &fd_path(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| format!("bind {}: {e}", own.display()))?;
+        mount(
+            Some(&own),
+            &fd_path(&t),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind {}: {e}", own.display()))?;
         let t = reopen(root, &sub).map_err(|e| format!("reopen: {e}"))?;
         let mut rf = flags;
         if ro {

@@ -169,14 +169,62 @@ fn recursive_attr(opt: &str) -> Option<(bool, u64)> {
 /// The option names `features` advertises.
 pub fn known_options() -> Vec<&'static str> {
     vec![
-        "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap",
-        "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "nomand", "norelatime",
-        "nostrictatime", "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev",
-        "rdiratime", "relatime", "remount", "rexec", "rnoatime", "rnodev", "rnodiratime",
-        "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro", "rprivate",
-        "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow",
-        "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow",
-        "sync", "unbindable",
+        "async",
+        "atime",
+        "bind",
+        "defaults",
+        "dev",
+        "diratime",
+        "dirsync",
+        "exec",
+        "idmap",
+        "loud",
+        "mand",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "nomand",
+        "norelatime",
+        "nostrictatime",
+        "nosuid",
+        "nosymfollow",
+        "private",
+        "ratime",
+        "rbind",
+        "rdev",
+        "rdiratime",
+        "relatime",
+        "remount",
+        "rexec",
+        "rnoatime",
+        "rnodev",
+        "rnodiratime",
+        "rnoexec",
+        "rnorelatime",
+        "rnostrictatime",
+        "rnosuid",
+        "rnosymfollow",
+        "ro",
+        "rprivate",
+        "rrelatime",
+        "rro",
+        "rrw",
+        "rshared",
+        "rslave",
+        "rstrictatime",
+        "rsuid",
+        "rsymfollow",
+        "runbindable",
+        "rw",
+        "shared",
+        "silent",
+        "slave",
+        "strictatime",
+        "suid",
+        "symfollow",
+        "sync",
+        "unbindable",
     ]
 }
 
@@ -206,7 +254,10 @@ mod tests {
     #[test]
     fn bind_forms_and_propagation() {
         let o = p(&["rbind", "ro", "rslave"]);
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(
+            o.flags
+                .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY)
+        );
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         let o = p(&["bind", "private"]);
         assert!(o.is_bind() && !o.flags.contains(MsFlags::MS_REC));

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use nix::mount::{mount, MsFlags};
+use nix::mount::{MsFlags, mount};
 
 use super::mounts::remount_bind;
-use super::resolve::{self, fd_path, Create};
-use super::{sys, RootfsError};
+use super::resolve::{self, Create, fd_path};
+use super::{RootfsError, sys};
 
 fn open_target(p: &str) -> Result<Option<std::os::fd::OwnedFd>, RootfsError> {
     let root = resolve::open_root(Path::new("/")).map_err(sys("open", Path::new("/")))?;
@@ -23,8 +23,14 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
     for p in paths {
         let Some(fd) = open_target(p)? else { continue };
         let fp = fd_path(&fd);
-        mount(Some(&fp), &fp, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(sys("bind readonly path", Path::new(p)))?;
+        mount(
+            Some(&fp),
+            &fp,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("bind readonly path", Path::new(p)))?;
         let Some(fd) = open_target(p)? else { continue };
         remount_bind(
             &fd_path(&fd),

@@ -100,7 +100,11 @@ fn open_in_root_depth(
         let name = CString::new(comp.as_os_str().as_bytes()).map_err(|_| nix::Error::EINVAL)?;
         let dirfd = openat2(
             root,
-            if parent_path.as_os_str().is_empty() { Path::new(".") } else { &parent_path },
+            if parent_path.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &parent_path
+            },
             libc::O_RDONLY | libc::O_DIRECTORY,
             resolve,
         )?;
@@ -123,7 +127,11 @@ fn open_in_root_depth(
                 libc::openat(
                     dirfd.as_raw_fd(),
                     name.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_CLOEXEC
+                        | libc::O_NOFOLLOW,
                     0o644,
                 )
             };
@@ -184,7 +192,11 @@ mod tests {
         // The absolute symlink is taken relative to root: the new dir lands inside it.
         let fd = open_in_root(rfd.as_fd(), Path::new("/evil/sub"), Create::Dir).unwrap();
         drop(fd);
-        assert!(root.join(outside.strip_prefix("/").unwrap()).join("sub").is_dir());
+        assert!(
+            root.join(outside.strip_prefix("/").unwrap())
+                .join("sub")
+                .is_dir()
+        );
         assert!(!outside.join("sub").exists());
         // `..` can't climb above root either.
         open_in_root(rfd.as_fd(), Path::new("../../x"), Create::File).unwrap();

@@ -29,13 +29,12 @@ fn err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> CapsError {
 pub fn apply_bounding(c: &LinuxCapabilities) -> Result<(), CapsError> {
     let bounding = convert(c.bounding());
     for cap in caps::all() {
-        if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
-        {
+        if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
             // Capabilities the running kernel does not know are skipped like runc does.
-            if let Err(e) = caps::drop(None, CapSet::Bounding, cap) {
-                if caps::runtime::thread_all_supported().contains(&cap) {
-                    return Err(err("bounding")(e));
-                }
+            if let Err(e) = caps::drop(None, CapSet::Bounding, cap)
+                && caps::runtime::thread_all_supported().contains(&cap)
+            {
+                return Err(err("bounding")(e));
             }
         }
     }
@@ -50,10 +49,8 @@ pub fn apply(c: &LinuxCapabilities) -> Result<(), CapsError> {
     // permitted: hence inheritable, effective, then permitted.
     caps::set(None, CapSet::Inheritable, &keep(convert(c.inheritable())))
         .map_err(err("inheritable"))?;
-    caps::set(None, CapSet::Effective, &keep(convert(c.effective())))
-        .map_err(err("effective"))?;
-    caps::set(None, CapSet::Permitted, &keep(convert(c.permitted())))
-        .map_err(err("permitted"))?;
+    caps::set(None, CapSet::Effective, &keep(convert(c.effective()))).map_err(err("effective"))?;
+    caps::set(None, CapSet::Permitted, &keep(convert(c.permitted()))).map_err(err("permitted"))?;
     caps::clear(None, CapSet::Ambient).map_err(err("ambient"))?;
     // The kernel raises an ambient cap only if it is permitted and inheritable; runc skips the
     // others without failing, and so do we.

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests and the integration tests that run the real rt binary on
+# busybox bundles. Needs root and Debian's busybox-static.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then
+    echo "the integration tests create containers: run as root" >&2
+    exit 1
+fi
+if [ ! -x /bin/busybox ]; then
+    echo "missing /bin/busybox: apt-get install busybox-static" >&2
+    exit 1
+fi
+cargo test --no-fail-fast "$@"
