@@ -14,7 +14,7 @@
 //!                binary search over the syscall numbers -> per-syscall body
 //!                return default action
 //!   x32_part:    same, with x32 numbers (which carry the x32 bit)
-//! i386_section: ...
+//! i386_section, aarch64_section: A = nr, then as above
 //! ```
 //!
 //! A per-syscall body tries the rules for that syscall in profile order; the
@@ -35,6 +35,7 @@ pub const BPF_MAXINSNS: usize = 4096;
 
 pub(super) const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 pub(super) const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+pub(super) const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
 pub(super) const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// Offsets in `struct seccomp_data`.
@@ -51,12 +52,15 @@ pub(super) enum Abi {
     X86_64,
     X32,
     I386,
+    Aarch64,
 }
 
 impl Abi {
     fn native() -> Option<Abi> {
         if cfg!(target_arch = "x86_64") {
             Some(Abi::X86_64)
+        } else if cfg!(target_arch = "aarch64") {
+            Some(Abi::Aarch64)
         } else {
             None
         }
@@ -68,6 +72,7 @@ impl Abi {
             Arch::ScmpArchX86_64 => Some(Abi::X86_64),
             Arch::ScmpArchX86 => Some(Abi::I386),
             Arch::ScmpArchX32 => Some(Abi::X32),
+            Arch::ScmpArchAarch64 => Some(Abi::Aarch64),
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ impl Abi {
         match self {
             Abi::X86_64 | Abi::X32 => AUDIT_ARCH_X86_64,
             Abi::I386 => AUDIT_ARCH_I386,
+            Abi::Aarch64 => AUDIT_ARCH_AARCH64,
         }
     }
 
@@ -90,6 +96,7 @@ impl Abi {
             Abi::X86_64 => tables::X86_64,
             Abi::X32 => tables::X32,
             Abi::I386 => tables::I386,
+            Abi::Aarch64 => tables::AARCH64,
         };
         let nr = table
             .binary_search_by(|(n, _)| (*n).cmp(name))
@@ -496,6 +503,7 @@ pub(super) fn lookup_for_tests(abi: &str, name: &str) -> u32 {
     let abi = match abi {
         "x86_64" => Abi::X86_64,
         "i386" => Abi::I386,
+        "aarch64" => Abi::Aarch64,
         _ => Abi::X32,
     };
     abi.lookup(name)

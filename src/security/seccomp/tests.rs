@@ -1,7 +1,7 @@
 //! Compiler tests: the generated BPF runs in a small interpreter over
 //! synthetic `seccomp_data`, so assertions are about real decisions.
 
-use super::compiler::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
+use super::compiler::{AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use super::emit::*;
 use super::*;
 use oci_spec::runtime::LinuxSeccomp;
@@ -9,7 +9,6 @@ use seccompiler::sock_filter;
 
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const KILL: u32 = libc::SECCOMP_RET_KILL_THREAD;
-const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
 
 fn errno(e: i32) -> u32 {
     libc::SECCOMP_RET_ERRNO | e as u32
@@ -98,6 +97,37 @@ fn tables_match_libc() {
     assert_eq!(nrx32("rt_sigaction"), X32_SYSCALL_BIT | 512);
     assert_eq!(nrx32("read"), X32_SYSCALL_BIT);
     assert_eq!(nr64("listns"), 470);
+}
+
+#[test]
+fn tables_are_sorted_and_unique() {
+    for table in [
+        super::tables::X86_64,
+        super::tables::I386,
+        super::tables::X32,
+        super::tables::AARCH64,
+    ] {
+        assert!(table.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+    assert_eq!(super::compiler::lookup_for_tests("aarch64", "openat"), 56);
+    assert_eq!(super::compiler::lookup_for_tests("aarch64", "mkdirat"), 34);
+    assert_eq!(
+        super::compiler::lookup_for_tests("aarch64", "newfstatat"),
+        79
+    );
+    assert_eq!(super::compiler::lookup_for_tests("aarch64", "clone3"), 435);
+}
+
+#[test]
+fn aarch64_section() {
+    let c = compiled(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+        "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO"}]
+    }));
+    assert_eq!(run(&c.program, 34, AUDIT_ARCH_AARCH64, [0; 6]), errno(1));
+    assert_eq!(run(&c.program, 83, AUDIT_ARCH_AARCH64, [0; 6]), ALLOW);
+    assert_eq!(run(&c.program, 83, AUDIT_ARCH_X86_64, [0; 6]), errno(1));
 }
 
 #[test]
@@ -373,6 +403,7 @@ fn architectures() {
     );
     // Unlisted architecture: libseccomp's bad-arch action.
     assert_eq!(run(&c.program, 34, AUDIT_ARCH_AARCH64, [0; 6]), KILL);
+    assert_eq!(run(&c.program, 34, 0x4000_0028, [0; 6]), KILL);
 
     // Without X32 listed, an x32 syscall cannot slip through as x86_64.
     let c = compiled(serde_json::json!({
@@ -562,6 +593,7 @@ fn random_profiles_match_reference_model() {
         ("SCMP_ACT_KILL_PROCESS", libc::SECCOMP_RET_KILL_PROCESS),
     ];
     let mut rng = Lcg(0x5eed);
+    let mut trampolines = 0;
     for round in 0..12 {
         let (default_name, default_ret) = rng.pick(&actions);
         // Model: per syscall, ordered list of (action, conds).
@@ -607,6 +639,11 @@ fn random_profiles_match_reference_model() {
             "architectures": ["SCMP_ARCH_X86_64"],
             "syscalls": entries
         }));
+        trampolines += c
+            .program
+            .iter()
+            .filter(|i| i.code == BPF_JMP | BPF_JA)
+            .count();
         let max_nr = model.keys().max().copied();
         for _ in 0..3000 {
             let nr = if rng.next().is_multiple_of(8) {
@@ -646,6 +683,7 @@ fn random_profiles_match_reference_model() {
             }
         }
     }
+    assert!(trampolines > 0, "long jumps were not exercised");
 }
 
 const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
