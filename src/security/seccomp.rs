@@ -196,6 +196,18 @@ pub fn install(filter: &CompiledSeccomp) -> Result<Option<OwnedFd>, SeccompError
             hint,
         }
     })?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0
+        && flags & libc::SECCOMP_FILTER_FLAG_TSYNC != 0
+        && rc > 0
+    {
+        // TSYNC without TSYNC_ESRCH reports a thread that could not sync by
+        // returning its id; the filter was not installed.
+        return Err(SeccompError::Install {
+            flags,
+            source: std::io::Error::from_raw_os_error(libc::ESRCH),
+            hint: " (SECCOMP_FILTER_FLAG_TSYNC: a thread could not be synchronized)",
+        });
+    }
     if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
         let fd = i32::try_from(rc).map_err(|_| {
             SeccompError::Other(format!("seccomp returned an invalid listener fd {rc}"))

@@ -921,3 +921,46 @@ fn payload_without_metadata() {
     assert!(v.get("metadata").is_none());
     assert!(listener_payload("[1]", None).is_err());
 }
+
+#[test]
+fn install_podman_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let text = std::fs::read_to_string(PODMAN_PROFILE).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["architectures"] =
+        serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    let c = compiled(json);
+    set_no_new_privs();
+    // The kernel's checker accepts the big program (long jumps, trampolines).
+    install(&c).expect("install podman profile");
+    // SAFETY: getpid takes no arguments.
+    assert!(unsafe { libc::syscall(libc::SYS_getpid) } > 0);
+    // SAFETY: an unassigned syscall number; the filter answers before the kernel.
+    let rc = unsafe { libc::syscall(1000) };
+    assert_eq!(rc, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOSYS)
+    );
+    // SAFETY: kexec_load with null segments; the filter refuses it first.
+    let rc = unsafe { libc::syscall(libc::SYS_kexec_load, 0, 0, 0, 0) };
+    assert_eq!(rc, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EPERM)
+    );
+}
+
+#[test]
+fn install_podman_profile_in_subprocess() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    if !Path::new(PODMAN_PROFILE).exists() {
+        eprintln!("SKIP install_podman_profile_in_subprocess: {PODMAN_PROFILE} is absent");
+        return;
+    }
+    run_in_child("security::seccomp::tests::install_podman_child", &[]);
+}
