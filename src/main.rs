@@ -7,6 +7,11 @@ use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 fn main() {
+    // Rust ignores SIGPIPE; an ignored signal stays ignored across execve, so the container's
+    // processes would inherit that. Restore the default (which also ends `rt list | head` quietly,
+    // as runc does).
+    // SAFETY: setting a signal disposition to SIG_DFL before any other code runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = cli::normalize(std::env::args().collect());
     let parsed = match Cli::try_parse_from(&args) {
         Ok(c) => c,

@@ -260,3 +260,14 @@ fn no_new_privileges_off() {
         ["NoNewPrivs:", "0"]
     );
 }
+
+/// No signal is ignored in the container's process: rt's own dispositions (Rust ignores SIGPIPE)
+/// must not leak through execve.
+#[test]
+fn no_signal_is_ignored_inside() {
+    let out = run_sh("grep SigIgn /proc/self/status", |_| {});
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["SigIgn:", "0000000000000000"]
+    );
+}
