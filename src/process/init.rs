@@ -304,6 +304,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
             crate::hooks::run_all("startContainer", h, &cfg.state_json)?;
         }
     }
+    setup::reset_signals();
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
         .err()
         .unwrap_or(nix::Error::UnknownErrno);

@@ -306,6 +306,20 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, SetupError
     ))
 }
 
+/// Start the container's program with every signal at its default and none blocked, whatever
+/// the caller of rt had ignored or blocked (ignored signals survive execve).
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a disposition to SIG_DFL installs no handler; invalid numbers only
+        // return EINVAL.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
 /// Mark every fd above `keep_upto` close-on-exec, so nothing of rt's (or the host's) reaches
 /// the container's program (CVE-2024-21626).
 pub fn cloexec_above(keep_upto: i32) -> Result<(), SetupError> {
