@@ -309,13 +309,36 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, SetupError
 /// Start the container's program with every signal at its default and none blocked, whatever
 /// the caller of rt had ignored or blocked (ignored signals survive execve).
 pub fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
+    // The raw syscall, because glibc's wrappers refuse the two real-time signals it reserves
+    // (32 and 33), which a caller may well have left ignored.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: setting a disposition to SIG_DFL installs no handler; invalid numbers only
-        // return EINVAL.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: rt_sigaction with a SIG_DFL action we own and no old-action pointer; the
+        // size argument is the kernel's sigset size (8 bytes).
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
     }
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
