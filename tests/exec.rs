@@ -320,3 +320,26 @@ fn socket_activation_fds_reach_run() {
     // fds 0-2, the activated 3, and ls's own directory fd: fd 4 stays behind.
     assert_eq!(o.ok().stdout_lines(), ["1 1", "activated", "5"], "{o}");
 }
+
+#[test]
+fn exec_joins_a_user_namespace_first() {
+    let mut b = Bundle::new();
+    b.long_running().user_namespace(100000, 65536);
+    let mut c = Container::new(b);
+    let init = c.create_and_start();
+    let o = c.exec(&[
+        "--",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map",
+    ]);
+    o.ok();
+    let l = o.stdout_lines();
+    assert_eq!(l[0], ns_link(init, "user"), "{o}");
+    assert_ne!(l[0], self_ns("user"));
+    assert_eq!(l[1], "0", "{o}");
+    assert_eq!(
+        l[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+}
