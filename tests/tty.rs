@@ -1,0 +1,282 @@
+//! Terminals: the console-socket hand-off (create, exec -d) received here with SCM_RIGHTS and
+//! driven by writing to the pty master, and rt's own pty proxy (run and exec -t in the
+//! foreground, with rt's stdio on a pty this test allocates). Each checks `tty` and `stty size`.
+
+mod common;
+
+use common::*;
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::pty::Winsize;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+
+const MARK: &str = "MARK-42";
+/// Printed by `echo MARK-$((6*7))`, so the echoed command line never matches.
+const MARK_CMD: &str = "echo MARK-$((6*7))";
+
+fn cloexec(fd: RawFd) {
+    // SAFETY: fcntl F_SETFD on an fd this test owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// Accept rt's connection on the console socket and take the fd it sent.
+fn recv_master(listener: &UnixListener) -> (String, OwnedFd) {
+    listener.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "rt never connected"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on console socket");
+    let mut fds = vec![];
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    let n = msg.bytes;
+    assert_eq!(fds.len(), 1, "exactly one fd expected, got {fds:?}");
+    let name = String::from_utf8_lossy(&buf[..n]).into_owned();
+    // SAFETY: the kernel installed this fd for us; nothing else owns it.
+    (name, unsafe { OwnedFd::from_raw_fd(fds[0]) })
+}
+
+/// Read from the master until `needle` shows up (or `done()` and nothing more comes).
+fn read_until(master: &OwnedFd, needle: &str, mut done: impl FnMut() -> bool) -> String {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut out = Vec::new();
+    let start = Instant::now();
+    let mut idle_after_done = 0;
+    loop {
+        if String::from_utf8_lossy(&out).contains(needle) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never saw {needle:?}; got {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0);
+        if ready > 0 {
+            let mut buf = [0u8; 4096];
+            match nix::unistd::read(master, &mut buf) {
+                Ok(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => {
+                    if done() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        } else if done() {
+            idle_after_done += 1;
+            if idle_after_done > 20 {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn write_master(master: &OwnedFd, s: &str) {
+    let mut data = s.as_bytes();
+    while !data.is_empty() {
+        let n = nix::unistd::write(master, data).expect("write to pty master");
+        data = &data[n..];
+    }
+}
+
+fn pts_line(out: &str) -> Option<String> {
+    out.lines()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("/dev/pts/") && l[9..].chars().all(|c| c.is_ascii_digit()))
+        .map(String::from)
+}
+
+fn terminal_bundle(rows: u64, cols: u64) -> Bundle {
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = serde_json::json!(true);
+    b.config["process"]["consoleSize"] = serde_json::json!({"height": rows, "width": cols});
+    b.args(&["sh"]);
+    b
+}
+
+#[test]
+fn create_sends_the_master_to_the_console_socket() {
+    let mut c = Container::new(terminal_bundle(30, 100));
+    let sock = c.scratch.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let s = sock.to_string_lossy().into_owned();
+    c.create_with(&["--console-socket", &s]).ok();
+    let (name, master) = recv_master(&listener);
+    assert!(!name.is_empty());
+    c.start().ok();
+    write_master(&master, &format!("tty; stty size; {MARK_CMD}\n"));
+    let out = read_until(&master, MARK, || false);
+    assert!(pts_line(&out).is_some(), "no /dev/pts/N line: {out:?}");
+    assert!(out.contains("30 100"), "console size not applied: {out:?}");
+    // The slave is the container's console and init's stdio, seen from the host.
+    let fd0 = std::fs::read_link(format!("/proc/{}/fd/0", c.pid())).unwrap();
+    assert!(fd0.to_string_lossy().starts_with("/dev/pts/"), "{fd0:?}");
+    write_master(&master, "exit\n");
+}
+
+#[test]
+fn detached_exec_tty_sends_the_master_to_the_console_socket() {
+    let mut b = Bundle::new();
+    b.long_running();
+    b.config["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 77});
+    let mut c = Container::new(b);
+    c.create_and_start();
+    let sock = c.scratch.path().join("exec-console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let s = sock.to_string_lossy().into_owned();
+    let pid_file = c.scratch.path().join("exec.pid");
+    let pf = pid_file.to_string_lossy().into_owned();
+    c.exec(&[
+        "-d",
+        "-t",
+        "--console-socket",
+        &s,
+        "--pid-file",
+        &pf,
+        "--",
+        "sh",
+    ])
+    .ok();
+    let (_, master) = recv_master(&listener);
+    write_master(&master, &format!("tty; stty size; {MARK_CMD}\n"));
+    let out = read_until(&master, MARK, || false);
+    assert!(pts_line(&out).is_some(), "no /dev/pts/N line: {out:?}");
+    assert!(out.contains("33 77"), "console size not applied: {out:?}");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let fd0 = std::fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert!(fd0.to_string_lossy().starts_with("/dev/pts/"), "{fd0:?}");
+    write_master(&master, "exit\n");
+}
+
+/// Run rt with its stdio on a fresh pty of `rows`x`cols`; returns what the pty showed (followed
+/// by rt's stderr) and rt's exit code.
+fn rt_on_pty(args: &[&str], rows: u16, cols: u16, scratch: &Path) -> (String, Option<i32>) {
+    let ws = Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+    cloexec(pty.master.as_raw_fd());
+    cloexec(pty.slave.as_raw_fd());
+    let mut cmd = Command::new(rt_bin());
+    cmd.args(args)
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(scratch.join("pty-rt.err")).unwrap(),
+        ));
+    let mut child = cmd.spawn().expect("spawn rt");
+    drop(cmd);
+    drop(pty.slave);
+    let mut status = None;
+    let out = read_until(&pty.master, "\u{0}never\u{0}", || {
+        if status.is_none() {
+            status = child.try_wait().ok().flatten();
+        }
+        status.is_some()
+    });
+    let status = status.or_else(|| child.wait().ok());
+    let err = std::fs::read_to_string(scratch.join("pty-rt.err")).unwrap_or_default();
+    // rt's own errors go to the file; show them with what the pty printed.
+    (
+        format!("{out}\n[rt stderr: {err}]"),
+        status.and_then(|s| s.code()),
+    )
+}
+
+#[test]
+fn foreground_exec_tty_is_proxied_with_the_window_size() {
+    let mut b = Bundle::new();
+    b.long_running();
+    let mut c = Container::new(b);
+    c.create_and_start();
+    let root = c.root_str();
+    let (out, code) = rt_on_pty(
+        &[
+            "--root",
+            &root,
+            "exec",
+            "-t",
+            &c.id,
+            "sh",
+            "-c",
+            "tty; stty size; exit 3",
+        ],
+        40,
+        120,
+        c.scratch.path(),
+    );
+    assert!(pts_line(&out).is_some(), "no /dev/pts/N line: {out:?}");
+    assert!(out.contains("40 120"), "window size not passed on: {out:?}");
+    assert_eq!(code, Some(3), "{out:?}");
+}
+
+#[test]
+fn foreground_run_tty_is_proxied_with_the_window_size() {
+    let mut b = terminal_bundle(10, 10);
+    b.sh(&format!("tty; stty size; {MARK_CMD}"));
+    let c = Container::new(b);
+    c.bundle.write();
+    let root = c.root_str();
+    let bundle = c.bundle.path_str();
+    let (out, code) = rt_on_pty(
+        &["--root", &root, "run", "--bundle", &bundle, &c.id],
+        25,
+        90,
+        c.scratch.path(),
+    );
+    assert!(pts_line(&out).is_some(), "no /dev/pts/N line: {out:?}");
+    // rt copies its own terminal's size over process.consoleSize, as runc does.
+    assert!(out.contains("25 90"), "window size not passed on: {out:?}");
+    assert!(out.contains(MARK), "{out:?}");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn tty_flag_errors() {
+    let mut b = terminal_bundle(24, 80);
+    b.args(&["sh"]);
+    let mut c = Container::new(b);
+    c.create()
+        .failed()
+        .stderr_has("cannot allocate tty if rt will detach without setting console socket");
+    assert!(!c.state_dir_exists(), "a failed create left state behind");
+}
