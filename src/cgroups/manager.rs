@@ -274,9 +274,45 @@ impl FsManager {
                 }
             }
             CgroupMode::V1 | CgroupMode::Hybrid => {
+                self.check_v1_controllers(r)?;
                 v1::apply(&self.v1_map(), r, devices)?;
                 self.apply_hybrid_extras(r)?;
             }
+        }
+        Ok(())
+    }
+
+    /// v1/hybrid: fail on a limit whose controller has no hierarchy here (neither a v1 mount nor,
+    /// for hugetlb and rdma, the cgroup2 root). runc fails such a create too; dropping the limit
+    /// silently would run the container unconfined. `unified` keys are checked where they are
+    /// written.
+    fn check_v1_controllers(&self, r: &LinuxResources) -> Result<()> {
+        let mut plain = r.clone();
+        plain.set_unified(None);
+        let mut need = v2::required_controllers(&plain);
+        if let Some(n) = r.network() {
+            if n.class_id().is_some() {
+                need.push("net_cls".into());
+            }
+            if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+                need.push("net_prio".into());
+            }
+        }
+        let mut v2_avail: Option<Vec<String>> = None;
+        for c in need {
+            let c = if c == "io" { "blkio".to_string() } else { c };
+            if self.v1_dir(&c).is_some() {
+                continue;
+            }
+            if (c == "hugetlb" || c == "rdma") && self.unified.is_some() {
+                if v2_avail.is_none() {
+                    v2_avail = Some(self.v2_available()?);
+                }
+                if v2_avail.as_deref().unwrap_or(&[]).contains(&c) {
+                    continue;
+                }
+            }
+            return Err(CgroupError::ControllerNotAvailable(c));
         }
         Ok(())
     }
@@ -541,6 +577,11 @@ impl Manager for FsManager {
                     return Err(CgroupError::ControllerNotAvailable(c));
                 }
             }
+        }
+        if self.fs.mode != CgroupMode::V2
+            && let Some(r) = &self.resources
+        {
+            self.check_v1_controllers(r)?;
         }
         let mut created = Vec::new();
         let mut res = self.create_dirs(&mut created);
@@ -1422,6 +1463,44 @@ mod tests {
         m.add_task(5).unwrap();
         assert_eq!(f(&t, "unified/test/cgroup.procs"), "5");
         assert_eq!(f(&t, "memory/test/cgroup.procs"), "5");
+    }
+
+    #[test]
+    fn v1_limit_without_its_controller_fails_before_mkdir() {
+        let t = TempDir::new();
+        fake_v1(t.path(), "test");
+        fs::remove_dir_all(t.path().join("pids")).unwrap();
+        fs::remove_dir_all(t.path().join("hugetlb")).unwrap();
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V1, "0::/\n").unwrap();
+        for (r, ctrl) in [
+            (json!({"pids": {"limit": 5}}), "pids"),
+            (
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}),
+                "hugetlb",
+            ),
+        ] {
+            let mut m =
+                FsManager::new(fs.clone(), Some(Path::new("/new")), "new", Some(res(r))).unwrap();
+            let e = m.create().unwrap_err().to_string();
+            assert_eq!(e, format!("cgroup controller {ctrl} is not available"));
+            assert!(
+                !t.path().join("memory/new").exists(),
+                "mkdir before the check"
+            );
+            // update refuses it as well
+            let m = FsManager::new(fs.clone(), Some(Path::new("/test")), "test", None).unwrap();
+            assert!(m.apply(&res(json!({"pids": {"limit": 5}}))).is_err());
+        }
+        // net_cls is mounted (as net_cls,net_prio) in the fake tree: a classID is fine.
+        let mut m = FsManager::new(
+            fs,
+            Some(Path::new("/test")),
+            "test",
+            Some(res(json!({"network": {"classID": 7}}))),
+        )
+        .unwrap();
+        m.create().unwrap();
+        assert_eq!(f(&t, "net_cls,net_prio/test/net_cls.classid"), "7");
     }
 }
 

@@ -24,12 +24,15 @@ pub fn events(root: &Root, id: &str, stats_once: bool, interval: Duration) -> Re
         if stats_once {
             return Ok(());
         }
+        std::thread::sleep(interval);
+        // Look for an OOM kill before the exit check: the kill that ends the container is the
+        // one callers most need to see, and it is only counted until the cgroup goes away.
         let oom = cg.oom_kill_count().unwrap_or(last_oom);
         if oom > last_oom {
             let _ = writeln!(out, "{}", json!({"type": "oom", "id": id}));
+            let _ = out.flush();
             last_oom = oom;
         }
-        std::thread::sleep(interval);
         if c.status() == Status::Stopped {
             return Ok(());
         }

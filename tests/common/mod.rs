@@ -539,6 +539,37 @@ pub struct Container {
     /// stdio goes there).
     pub init_stdout: Option<PathBuf>,
     pub init_stderr: Option<PathBuf>,
+    /// A command every runtime call (and the cleanup) is run through, e.g.
+    /// [`V2_WRAPPER`]; empty: the runtime runs directly.
+    pub wrapper: Vec<String>,
+}
+
+/// Runs a command in a private mount namespace with a cgroup2 instance
+/// mounted on /sys/fs/cgroup, so rt sees a pure cgroup v2 host. The
+/// hierarchy is the host's unified one (/sys/fs/cgroup/unified here), and
+/// nothing changes in the root mount namespace.
+pub const V2_WRAPPER: &[&str] = &[
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    "mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"",
+    "sh",
+];
+
+/// Where this host's cgroup2 hierarchy is mounted in the root mount
+/// namespace (the unified mount on hybrid hosts), if any.
+pub fn host_cgroup2_root() -> Option<PathBuf> {
+    let mi = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mi.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        if post.split_whitespace().next() != Some("cgroup2") {
+            return None;
+        }
+        pre.split_whitespace().nth(4).map(PathBuf::from)
+    })
 }
 
 impl Container {
@@ -550,6 +581,7 @@ impl Container {
             scratch: TempDir::new("scratch"),
             init_stdout: None,
             init_stderr: None,
+            wrapper: vec![],
         }
     }
     /// Another container sharing this one's `--root`.
@@ -561,6 +593,49 @@ impl Container {
             scratch: TempDir::new("scratch"),
             init_stdout: None,
             init_stderr: None,
+            wrapper: self.wrapper.clone(),
+        }
+    }
+    /// Run every runtime call through `wrapper` (e.g. [`V2_WRAPPER`]).
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Container {
+        self.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// `rt --root ROOT args...` as a Command (through the wrapper, if any).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = match self.wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(rt_bin());
+                c
+            }
+            None => Command::new(rt_bin()),
+        };
+        cmd.arg("--root").arg(self.root.path()).args(args);
+        cmd
+    }
+    /// `rt --root ROOT args...` with `input` on its stdin.
+    pub fn rt_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn rt");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait rt");
+        use std::os::unix::process::ExitStatusExt;
+        Output {
+            code: out.status.code(),
+            signal: out.status.signal(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            what: format!("rt {} <<< {input}", args.join(" ")),
         }
     }
     pub fn root_str(&self) -> String {
@@ -568,18 +643,15 @@ impl Container {
     }
     /// `rt --root ROOT args...`
     pub fn rt(&self, args: &[&str]) -> Output {
-        let root = self.root_str();
-        let mut all = vec!["--root", root.as_str()];
-        all.extend_from_slice(args);
-        rt_raw(&all, None, self.scratch.path())
+        let what = format!("rt --root {} {}", self.root_str(), args.join(" "));
+        let (child, out, err) = spawn_to_files(self.command(args), self.scratch.path());
+        wait_child(child, &out, &err, what, CMD_TIMEOUT)
     }
     /// Spawn `rt --root ROOT args...` without waiting.
     pub fn rt_spawn(&self, args: &[&str]) -> (Child, PathBuf, PathBuf, String) {
         let root = self.root_str();
-        let mut cmd = Command::new(rt_bin());
-        cmd.arg("--root").arg(&root).args(args);
         let what = format!("{} --root {root} {}", rt_bin().display(), args.join(" "));
-        let (c, o, e) = spawn_to_files(cmd, self.scratch.path());
+        let (c, o, e) = spawn_to_files(self.command(args), self.scratch.path());
         (c, o, e, what)
     }
     /// Foreground `run --bundle B ID` (writes config.json first).
@@ -769,9 +841,7 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
-        let root = self.root_str();
-        let mut cmd = Command::new(rt_bin());
-        cmd.args(["--root", &root, "delete", "-f", &self.id]);
+        let cmd = self.command(&["delete", "-f", &self.id]);
         let (child, out, err) = spawn_to_files(cmd, self.scratch.path());
         let start = Instant::now();
         let mut child = child;

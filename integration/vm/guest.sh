@@ -1,0 +1,110 @@
+#!/bin/busybox sh
+# The VM tier's guest side, run as /init. Prints one PASS/FAIL line per check, then GUEST DONE.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+
+# pivot_root cannot leave the initramfs (rootfs): move everything onto a tmpfs first.
+if [ ! -e /.switched ]; then
+    mount -t tmpfs -o size=300m tmpfs /mnt
+    for d in bin lib lib64 usr etc rootfs bundles init; do
+        [ -e "/$d" ] && cp -a "/$d" /mnt/
+    done
+    mkdir -p /mnt/proc /mnt/sys /mnt/dev /mnt/tmp /mnt/run /mnt/mnt
+    touch /mnt/.switched
+    exec switch_root /mnt /init
+fi
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmpfs /run
+mount -t cgroup2 none /sys/fs/cgroup
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+    [ -e /lib/modules/$m.ko ] && ! e=$(insmod /lib/modules/$m.ko 2>&1) && echo "INFO insmod $m: $e"
+done
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/block/vda/dev ] && break; sleep 1; done
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+# check NAME WANT GOT
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi; }
+finish() { echo "GUEST DONE"; poweroff -f; }
+
+echo "INFO kernel $(uname -r); controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+if [ ! -e /sys/block/vda/dev ]; then
+    fail disk "no virtio disk (/sys/block/vda)"
+    finish
+fi
+majmin=$(cat /sys/block/vda/dev)
+maj=${majmin%:*}
+min=${majmin#*:}
+sed -i "s/9999/$maj/; s/9998/$min/" /bundles/*/config.json
+
+R="rt --root /run/rt"
+status() { $R state "$1" 2>/dev/null | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
+wait_status() {
+    for _ in $(seq 1 300); do [ "$(status "$1")" = "$2" ] && return 0; sleep 0.2; done
+    return 1
+}
+
+# --- limits, placement, freeze, stats, kill --all, delete
+L=/sys/fs/cgroup/rt-vm/limits
+if $R create -b /bundles/limits lim >/tmp/lim.out 2>&1; then
+    pid=$($R state lim | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+    check placement "$pid" "$(cat $L/cgroup.procs)"
+    check memory.max 67108864 "$(cat $L/memory.max)"
+    # v2 swap is on top of memory: 128M memory+swap - 64M memory
+    check memory.swap.max 67108864 "$(cat $L/memory.swap.max)"
+    check cpu.max "50000 100000" "$(cat $L/cpu.max)"
+    check cpu.weight 20 "$(cat $L/cpu.weight)"
+    check pids.max 50 "$(cat $L/pids.max)"
+    check cpuset.cpus 1 "$(cat $L/cpuset.cpus)"
+    check io.max "$maj:$min rbps=1048576 wbps=max riops=max wiops=max" "$(cat $L/io.max)"
+    $R start lim
+    $R pause lim
+    check freeze "1 paused" "$(cat $L/cgroup.freeze) $(status lim)"
+    $R resume lim
+    check thaw "0 running" "$(cat $L/cgroup.freeze) $(status lim)"
+    check ps-json "[$pid]" "$($R ps --format json lim)"
+    st=$($R events --stats lim)
+    if echo "$st" | grep -q '"type":"stats"' && echo "$st" | grep -q '"pids":{"current":1'; then
+        pass events-stats
+    else
+        fail events-stats "$($R events --stats lim 2>&1 | head -c 300)"
+    fi
+    $R kill --all lim KILL
+    if wait_status lim stopped; then pass kill-all; else fail kill-all "still $(status lim)"; fi
+    $R delete lim
+    if [ ! -d $L ]; then pass delete-removes-leaf; else fail delete-removes-leaf "$L remains"; fi
+else
+    fail create-limits "$(cat /tmp/lim.out)"
+fi
+
+# --- the eBPF device program: a denied block device can't be opened, /dev/zero can
+out=$($R run -b /bundles/devices dev 2>&1 | tr '\n' ' ')
+check device-filter "denied=1 zero=0 " "$out"
+
+# --- OOM kill reported by events
+if $R create -b /bundles/oom oom >/tmp/oom.out 2>&1; then
+    $R events --interval 1s oom >/tmp/oom.events 2>&1 &
+    ev=$!
+    # events counts OOM kills from its first reading on: let it take that before the hog runs
+    for _ in $(seq 1 100); do grep -q '"type":"stats"' /tmp/oom.events && break; sleep 0.2; done
+    $R start oom
+    got=
+    for _ in $(seq 1 120); do
+        if grep -q '"type":"oom"' /tmp/oom.events; then got=1; break; fi
+        sleep 0.5
+    done
+    if [ -n "$got" ]; then
+        pass oom-event
+    else
+        fail oom-event "no oom line; memory.events: $(tr '\n' ' ' </sys/fs/cgroup/rt-vm/oom/memory.events 2>&1); events: $(tail -c 300 /tmp/oom.events)"
+    fi
+    kill $ev 2>/dev/null
+    $R delete -f oom
+    if [ ! -d /sys/fs/cgroup/rt-vm/oom ]; then pass delete-f-oom; else fail delete-f-oom "leaf remains"; fi
+else
+    fail create-oom "$(cat /tmp/oom.out)"
+fi
+finish
