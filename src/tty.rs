@@ -30,6 +30,16 @@ nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
 /// In init, after pivot_root: make a pty, make its slave our controlling terminal, stdio and
 /// /dev/console. Returns the master for the parent.
 pub fn setup_console(size: Option<(u32, u32)>) -> Result<OwnedFd, TtyError> {
+    setup_pty(size, true)
+}
+
+/// In an exec'd process: the same pty set-up, but /dev/console stays the container's (runc only
+/// binds the init's pty there).
+pub fn setup_exec_console(size: Option<(u32, u32)>) -> Result<OwnedFd, TtyError> {
+    setup_pty(size, false)
+}
+
+fn setup_pty(size: Option<(u32, u32)>, bind_console: bool) -> Result<OwnedFd, TtyError> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(e("open /dev/ptmx"))?;
     grantpt(&master).map_err(e("grantpt"))?;
@@ -53,7 +63,7 @@ pub fn setup_console(size: Option<(u32, u32)>) -> Result<OwnedFd, TtyError> {
     .map_err(e(format!("open {name}")))?;
     // /dev/console shows the pty, as in runc. A missing /dev (no /dev mount) is not fatal.
     let console = Path::new("/dev/console");
-    if console.parent().is_some_and(|d| d.is_dir()) {
+    if bind_console && console.parent().is_some_and(|d| d.is_dir()) {
         if !console.exists() {
             let _ = std::fs::File::create(console);
         }

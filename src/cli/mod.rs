@@ -153,6 +153,64 @@ pub enum Command {
     },
     /// Update a container's resource limits
     Update(Box<UpdateArgs>),
+    /// Run a process in a running container
+    Exec(Box<ExecArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// OCI Process JSON describing the process (the flags that shape it are then ignored)
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Exit once the process runs, leaving it in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// AF_UNIX socket that receives the pty master
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Set an environment variable (repeatable)
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional group id (repeatable)
+    #[arg(short = 'g', long = "additional-gids", allow_hyphen_values = true)]
+    pub additional_gids: Vec<i64>,
+    /// Add a capability to the process's sets (repeatable)
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privileges for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Pass N extra fds (3..3+N) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Sub-cgroup to run in: PATH, or CONTROLLER[,CONTROLLER]:PATH (repeatable)
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Exec even if the container is paused
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -266,6 +324,29 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             let d = parse_duration(interval)?;
             c::events(&root()?, id, *stats, d)?;
         }
+        Command::Exec(e) => {
+            let o = c::ExecOpts {
+                id: &e.id,
+                process_file: e.process.as_deref(),
+                args: &e.command,
+                detach: e.detach,
+                pid_file: e.pid_file.as_deref(),
+                console_socket: e.console_socket.as_deref(),
+                tty: e.tty,
+                cwd: e.cwd.as_deref(),
+                env: &e.env,
+                user: e.user.as_deref(),
+                additional_gids: &e.additional_gids,
+                caps: &e.cap,
+                no_new_privs: e.no_new_privs,
+                preserve_fds: e.preserve_fds,
+                cgroups: &e.cgroup,
+                apparmor: e.apparmor.as_deref(),
+                process_label: e.process_label.as_deref(),
+                ignore_paused: e.ignore_paused,
+            };
+            return Ok(c::exec(&root()?, &o)?);
+        }
         Command::Update(u) => {
             let o = c::UpdateOpts {
                 resources: u.resources.clone(),
@@ -356,6 +437,34 @@ mod tests {
         assert!(p(&["rt", "ps", "--format", "json", "x"]).is_ok());
         assert!(p(&["rt", "ps", "x", "-ef"]).is_ok());
         assert!(p(&["rt", "update", "--resources", "-", "x"]).is_ok());
+        let c = p(&[
+            "rt",
+            "exec",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "-u",
+            "1:2",
+            "--cap",
+            "CAP_KILL",
+            "x",
+            "sh",
+            "-c",
+            "echo -e hi",
+            "--tty",
+        ])
+        .unwrap();
+        match c.command {
+            Some(Command::Exec(e)) => {
+                assert_eq!(e.id, "x");
+                assert_eq!(e.env, ["A=1", "B=2"]);
+                assert_eq!(e.command, ["sh", "-c", "echo -e hi", "--tty"]);
+                assert!(!e.tty);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["rt", "exec", "--process", "/p.json", "--detach", "x"]).is_ok());
         assert!(p(&["rt", "bogus"]).is_err());
         assert!(p(&["rt", "create", "--bogus", "x"]).is_err());
         assert_eq!(

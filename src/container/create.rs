@@ -150,14 +150,26 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
+    // systemd socket activation: the sockets rt got go on to the container at fds 3.., before
+    // the --preserve-fds ones, and its process learns of them as pid 1 (runc's behaviour).
+    let listen_fds = listen_fds();
+    let mut init_spec = spec.clone();
+    if listen_fds > 0
+        && let Some(p) = init_spec.process_mut().as_mut()
+    {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.push(format!("LISTEN_FDS={listen_fds}"));
+        env.push("LISTEN_PID=1".into());
+        p.set_env(Some(env));
+    }
     let cfg = InitConfig {
-        spec: &spec,
+        spec: &init_spec,
         plan: &plan,
         rootfs: &rootfs,
         bundle: &bundle,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
-        preserve_fds: o.preserve_fds,
+        preserve_fds: listen_fds + o.preserve_fds,
         fifo: Some(&fifo),
         seccomp: compiled.as_ref(),
         runtime_hooks,
@@ -189,6 +201,22 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         container: Container { record, dir },
         console,
     })
+}
+
+/// How many fds systemd passed to rt itself (LISTEN_PID must be our pid, as sd_listen_fds checks).
+fn listen_fds() -> i32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(0)
 }
 
 /// Shims read the pid file as soon as we exit: write it whole or not at all.

@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod kill;
 mod list;
 mod pause;
@@ -19,6 +20,7 @@ use serde::Serialize;
 pub use create::{CreateOpts, create};
 pub use delete::delete;
 pub use events::events;
+pub use exec::{ExecOpts, exec};
 pub use kill::kill;
 pub use list::list;
 pub use pause::{pause, resume};
@@ -56,6 +58,10 @@ pub enum ContainerError {
     Paused,
     #[error("container not paused")]
     NotPaused,
+    #[error("cannot exec in a stopped container")]
+    ExecStopped,
+    #[error("cannot exec in a paused container (use --ignore-paused to override)")]
+    ExecPaused,
     #[error("cannot start a container that has stopped")]
     StartStopped,
     #[error("cannot start an already running container")]

@@ -47,7 +47,7 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     Ok(code)
 }
 
-const FORWARDED: [Signal; 10] = [
+pub(crate) const FORWARDED: [Signal; 10] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,

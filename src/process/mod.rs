@@ -1,6 +1,7 @@
 //! Starting the container's init: plan (pure), clone, parent/init halves and their channel.
 pub mod channel;
 pub mod clone;
+pub mod exec_init;
 pub mod init;
 pub mod msg;
 pub mod parent;

@@ -10,6 +10,9 @@
 //!     parent → init  `HooksDone`
 //!  6. init → parent  `SeccompFd` + fd  the notify listener, to send to listenerPath
 //!  7. init → parent  `Ready`        init waits on exec.fifo now
+//!  8. (exec only) the channel closes at execve; `Error(msg)` instead if execve failed
+//!
+//! `exec` (exec_init.rs) uses steps 1, 3, 4, 6, 7 and 8: it joins namespaces, never makes any.
 //!
 //! At any time init → parent `Error(msg)`: the cause, shown to the user verbatim.
 

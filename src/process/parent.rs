@@ -1,7 +1,7 @@
 //! rt's side of starting init: clone it into its namespaces and cgroup, answer its requests, and
 //! return once it waits on exec.fifo. Step numbers match msg.rs.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -10,8 +10,10 @@ use oci_spec::runtime::Spec;
 
 use super::channel::{self, Channel};
 use super::clone::clone3;
+use super::exec_init::{self, ExecConfig};
 use super::init::{self, InitConfig};
 use super::msg::Msg;
+use super::plan::ClonePlan;
 use super::userns;
 use crate::cgroups::Manager;
 
@@ -52,23 +54,74 @@ pub fn spawn(
     cgroup: Option<&dyn Manager>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
-    let (ours, theirs) = channel::pair()?;
     let cgroup_fd = cgroup
         .and_then(|c| c.clone_into_fd())
         .map(|fd| fd.as_raw_fd());
-    let cloned = clone3(cfg.plan.clone_flags, cgroup_fd).map_err(SpawnError::Clone)?;
+    let place = |pid: i32| match cgroup {
+        Some(cg) => cg.add_task(pid),
+        None => Ok(()),
+    };
+    let (spawned, _chan) = spawn_with(cfg.plan, spec, cgroup_fd, &place, callbacks, |chan| {
+        init::run(cfg, chan)
+    })?;
+    Ok(spawned)
+}
+
+/// `exec`: start a process in a running container's namespaces. `place` puts it into the
+/// container's cgroup (or a sub-cgroup) unless clone3 already did through `cgroup_fd`. Returns
+/// once the process has exec'd the program (or failed to).
+pub fn spawn_exec(
+    cfg: &ExecConfig,
+    spec: &Spec,
+    cgroup_fd: Option<RawFd>,
+    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    callbacks: &mut dyn Callbacks,
+) -> Result<Spawned, SpawnError> {
+    let (spawned, chan) = spawn_with(cfg.plan, spec, cgroup_fd, place, callbacks, |chan| {
+        exec_init::run(cfg, chan)
+    })?;
+    // Step 8: execve closes the (CLOEXEC) channel; an Error instead means it failed.
+    match chan.recv("exec") {
+        Err(channel::ChannelError::Closed(_)) => Ok(spawned),
+        Ok((Msg::Error(m), _)) => {
+            let _ = waitpid(Pid::from_raw(spawned.pid), None);
+            Err(SpawnError::Init(m))
+        }
+        Ok((other, _)) => Err(channel::ChannelError::Protocol {
+            expected: "exec",
+            got: other.name(),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn spawn_with(
+    plan: &ClonePlan,
+    spec: &Spec,
+    cgroup_fd: Option<RawFd>,
+    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    callbacks: &mut dyn Callbacks,
+    // Runs in the child; never returns in practice (it execs or exits).
+    child: impl FnOnce(&Channel),
+) -> Result<(Spawned, Channel), SpawnError> {
+    let (ours, theirs) = channel::pair()?;
+    let cloned = clone3(plan.clone_flags, cgroup_fd).map_err(SpawnError::Clone)?;
     if cloned.pid == 0 {
         drop(ours);
-        init::run(cfg, &theirs);
+        child(&theirs);
+        // SAFETY: unreachable in practice; if the child code ever returned, end the forked
+        // process without running the parent's atexit handlers.
+        unsafe { libc::_exit(1) }
     }
     drop(theirs);
     let mut guard = KillGuard {
         pids: vec![cloned.pid],
     };
     let result = drive(
-        cfg,
+        plan,
         spec,
-        cgroup,
+        place,
         callbacks,
         &ours,
         cloned.pid,
@@ -78,14 +131,14 @@ pub fn spawn(
     if result.is_ok() {
         guard.pids.clear();
     }
-    result
+    result.map(|s| (s, ours))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn drive(
-    cfg: &InitConfig,
+    plan: &ClonePlan,
     spec: &Spec,
-    cgroup: Option<&dyn Manager>,
+    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
     callbacks: &mut dyn Callbacks,
     chan: &Channel,
     first: i32,
@@ -93,10 +146,8 @@ fn drive(
     guard: &mut KillGuard,
 ) -> Result<Spawned, SpawnError> {
     // Step 1: place the child before it runs any container code.
-    if let Some(cg) = cgroup
-        && !in_cgroup
-    {
-        cg.add_task(first)?;
+    if !in_cgroup {
+        place(first)?;
     }
     let uid_maps = spec
         .linux()
@@ -108,7 +159,7 @@ fn drive(
         .as_ref()
         .and_then(|l| l.gid_mappings().clone())
         .unwrap_or_default();
-    if cfg.plan.new_user && !cfg.plan.unshare_user {
+    if plan.new_user && !plan.unshare_user {
         userns::write_maps(first, &uid_maps, &gid_maps).map_err(SpawnError::Maps)?;
     }
     chan.send(&Msg::Proceed)?;

@@ -80,6 +80,24 @@ pub fn plan(namespaces: &[LinuxNamespace]) -> Result<ClonePlan, PlanError> {
     }
 }
 
+/// `exec`: join every namespace the container was configured with, through its init's
+/// /proc/<pid>/ns entries (a configured path was joined by init, so init's entry names the same
+/// namespace). Nothing is created.
+pub fn exec_plan(namespaces: &[LinuxNamespace], init_pid: i32) -> Result<ClonePlan, PlanError> {
+    let joined: Vec<LinuxNamespace> = namespaces
+        .iter()
+        .map(|ns| {
+            let mut ns = ns.clone();
+            ns.set_path(Some(PathBuf::from(format!(
+                "/proc/{init_pid}/ns/{}",
+                namespaces::proc_name(ns.typ())
+            ))));
+            ns
+        })
+        .collect();
+    plan(&joined)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +190,40 @@ mod tests {
         let p = plan(&[]).unwrap();
         assert_eq!(p.clone_flags | p.unshare_flags, 0);
         assert!(!p.must_fork);
+    }
+
+    #[test]
+    fn exec_joins_everything_of_init_user_first_and_forks_for_pid() {
+        let p = exec_plan(
+            &[
+                ns(Pid, None),
+                ns(Network, Some("/var/run/netns/x")),
+                ns(Mount, None),
+                ns(User, None),
+            ],
+            42,
+        )
+        .unwrap();
+        assert_eq!(p.clone_flags | p.unshare_flags, 0);
+        assert!(!p.new_user && !p.unshare_user);
+        assert!(p.must_fork);
+        let got: Vec<(LinuxNamespaceType, PathBuf)> = p.join;
+        assert_eq!(
+            got,
+            vec![
+                (User, PathBuf::from("/proc/42/ns/user")),
+                (Mount, PathBuf::from("/proc/42/ns/mnt")),
+                (Pid, PathBuf::from("/proc/42/ns/pid")),
+                (Network, PathBuf::from("/proc/42/ns/net")),
+            ]
+        );
+    }
+
+    #[test]
+    fn exec_without_pid_namespace_needs_no_fork() {
+        let p = exec_plan(&[ns(Mount, None), ns(Uts, None)], 7).unwrap();
+        assert!(!p.must_fork);
+        assert_eq!(p.join.len(), 2);
     }
 
     #[test]

@@ -648,6 +648,33 @@ impl Container {
             self.rt(&["delete", &self.id])
         }
     }
+    /// `exec [args...]` against this container (args: flags, then the command).
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut all = vec!["exec"];
+        let (flags, cmd) = split_exec_args(args);
+        all.extend_from_slice(flags);
+        all.push(&self.id);
+        all.extend_from_slice(cmd);
+        self.rt(&all)
+    }
+    /// Run `rt --root ROOT <args>` through `sh -c` with the host fds 3.. set up by `redirs`
+    /// (e.g. `3<file`) and extra environment (`env` words before the command).
+    pub fn rt_via_shell(&self, redirs: &str, env: &str, args: &[&str]) -> Output {
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let script = format!(
+            "exec {redirs}; {env} exec '{}' --root '{}' {}",
+            rt_bin().display(),
+            self.root_str(),
+            quoted.join(" ")
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(&script);
+        let (child, out, err) = spawn_to_files(cmd, self.scratch.path());
+        wait_child(child, &out, &err, script, CMD_TIMEOUT)
+    }
     /// Poll `state` until status is `want` (panics after 20 s).
     pub fn wait_status(&self, want: &str) {
         let start = Instant::now();
@@ -777,6 +804,14 @@ impl Drop for Container {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+    }
+}
+
+/// Split `[flags..., "--", command...]`; without "--" everything is flags.
+pub fn split_exec_args<'a, 'b>(args: &'b [&'a str]) -> (&'b [&'a str], &'b [&'a str]) {
+    match args.iter().position(|a| *a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
     }
 }
 

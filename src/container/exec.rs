@@ -1,0 +1,484 @@
+//! `exec`: run another process in a running container, as runc does: the process comes from
+//! `--process FILE` or from the container's saved config overridden by the flags; it joins every
+//! namespace and the cgroup of the container. Detached, rt exits once the program runs; in the
+//! foreground rt waits, forwards signals, proxies a tty and exits with the program's status.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::sys::signal::SigSet;
+use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
+
+use super::create::write_pid_file;
+use super::run::{FORWARDED, wait_foreground};
+use super::{Container, ContainerError, Result, Status, io_err, sys_err};
+use crate::cgroups::{self, CgroupError, FsManager};
+use crate::process::exec_init::ExecConfig;
+use crate::process::parent::{self, Callbacks};
+use crate::process::plan;
+use crate::security::seccomp;
+use crate::state::Root;
+
+#[derive(Default, Debug)]
+pub struct ExecOpts<'a> {
+    pub id: &'a str,
+    /// `--process FILE`: an OCI Process JSON; the flags below that shape the process are ignored.
+    pub process_file: Option<&'a Path>,
+    /// The command and its arguments.
+    pub args: &'a [String],
+    pub detach: bool,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub tty: bool,
+    pub cwd: Option<&'a str>,
+    pub env: &'a [String],
+    pub user: Option<&'a str>,
+    pub additional_gids: &'a [i64],
+    pub caps: &'a [String],
+    pub no_new_privs: bool,
+    pub preserve_fds: u32,
+    pub cgroups: &'a [String],
+    pub apparmor: Option<&'a str>,
+    pub process_label: Option<&'a str>,
+    pub ignore_paused: bool,
+}
+
+/// Returns the exit code rt should exit with.
+pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
+    crate::state::validate_id(o.id)?;
+    let c = Container::load(root, o.id)?;
+    match c.status() {
+        Status::Stopped => return Err(ContainerError::ExecStopped),
+        Status::Paused if !o.ignore_paused => return Err(ContainerError::ExecPaused),
+        _ => {}
+    }
+    let process = build_process(&c, o)?;
+    let terminal = process.terminal() == Some(true);
+    if o.detach && terminal && o.console_socket.is_none() {
+        return Err(ContainerError::Usage(
+            "cannot allocate tty if rt will detach without setting console socket".into(),
+        ));
+    }
+    if (!o.detach || !terminal) && o.console_socket.is_some() {
+        return Err(ContainerError::Usage(
+            "cannot use console socket if rt will not detach or allocate tty".into(),
+        ));
+    }
+    check_preserved_fds(o.preserve_fds)?;
+    let subs = parse_sub_cgroups(o.cgroups)?;
+
+    let spec = &c.record.config;
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let plan = plan::exec_plan(&namespaces, c.record.pid)?;
+    // Only a config with a seccomp section reaches the compiler.
+    let compiled = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(seccomp::compile(s)?),
+        None => None,
+    };
+    let cgroup = c.cgroup();
+    let targets = match (&cgroup, &c.record.cgroup_path) {
+        (Some(_), Some(p)) if !subs.is_empty() => Some(sub_cgroup_dirs(p, &subs)?),
+        _ => None,
+    };
+    // CLONE_INTO_CGROUP only for the container's own v2 leaf; a sub-cgroup is written by hand.
+    let cgroup_fd = match (&cgroup, &targets) {
+        (Some(cg), None) => cg.clone_into_fd().map(|fd| fd.as_raw_fd()),
+        _ => None,
+    };
+    let place = |pid: i32| -> std::result::Result<(), CgroupError> {
+        match (&targets, &cgroup) {
+            (Some(dirs), _) => {
+                for d in dirs {
+                    let p = d.join("cgroup.procs");
+                    std::fs::write(&p, pid.to_string())
+                        .map_err(|source| CgroupError::Write { path: p, source })?;
+                }
+                Ok(())
+            }
+            (None, Some(cg)) => cg.add_task(pid),
+            (None, None) => Ok(()),
+        }
+    };
+
+    // Block the forwarded signals before the process exists, so none is lost; the child
+    // restores the mask rt had before it execs.
+    let mut mask = SigSet::empty();
+    if !o.detach {
+        for s in FORWARDED {
+            mask.add(s);
+        }
+        mask.add(nix::sys::signal::Signal::SIGCHLD);
+    }
+    let old_mask = mask
+        .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+        .map_err(sys_err("block signals"))?;
+    let cfg = ExecConfig {
+        process: &process,
+        plan: &plan,
+        seccomp: compiled.as_ref(),
+        preserve_fds: o.preserve_fds as i32,
+        sigmask: Some(old_mask),
+    };
+    let mut cb = ExecCallbacks {
+        container: &c,
+        compiled: compiled.as_ref(),
+    };
+    let spawned = parent::spawn_exec(&cfg, spec, cgroup_fd, &place, &mut cb)?;
+
+    if o.detach {
+        if let (Some(sock), Some(master)) = (o.console_socket, spawned.console.as_ref()) {
+            crate::tty::send_to_socket(sock, master.as_fd())?;
+        }
+        if let Some(p) = o.pid_file {
+            write_pid_file(p, spawned.pid)?;
+        }
+        return Ok(0);
+    }
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, spawned.pid)?;
+    }
+    wait_foreground(spawned.pid, &mask, spawned.console)
+}
+
+/// runc's getProcess: the file as given, or the saved config's process with the flags applied.
+fn build_process(c: &Container, o: &ExecOpts) -> Result<Process> {
+    let p = match o.process_file {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .map_err(io_err(format!("--process: read {}", path.display())))?;
+            let mut de = serde_json::Deserializer::from_slice(&text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                ContainerError::Usage(format!(
+                    "--process {}: {}: {}",
+                    path.display(),
+                    e.path(),
+                    e.inner()
+                ))
+            })?
+        }
+        None => apply_flags(c.record.config.process().clone().unwrap_or_default(), o)?,
+    };
+    validate(&p)?;
+    Ok(p)
+}
+
+fn apply_flags(mut p: Process, o: &ExecOpts) -> Result<Process> {
+    if o.args.is_empty() {
+        return Err(ContainerError::Usage("process args cannot be empty".into()));
+    }
+    p.set_args(Some(o.args.to_vec()));
+    if let Some(cwd) = o.cwd.filter(|c| !c.is_empty()) {
+        p.set_cwd(PathBuf::from(cwd));
+    }
+    if let Some(a) = o.apparmor.filter(|a| !a.is_empty()) {
+        p.set_apparmor_profile(Some(a.to_string()));
+    }
+    if let Some(l) = o.process_label.filter(|l| !l.is_empty()) {
+        p.set_selinux_label(Some(l.to_string()));
+    }
+    if !o.caps.is_empty() {
+        let extra = o
+            .caps
+            .iter()
+            .map(|c| parse_cap(c))
+            .collect::<Result<Vec<_>>>()?;
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        let grow = |set: &Option<Capabilities>| -> Option<Capabilities> {
+            let mut s = set.clone().unwrap_or_default();
+            s.extend(extra.iter().copied());
+            Some(s)
+        };
+        caps = LinuxCapabilities::default()
+            .set_bounding(grow(caps.bounding()))
+            .set_effective(grow(caps.effective()))
+            .set_inheritable(grow(caps.inheritable()))
+            .set_permitted(grow(caps.permitted()))
+            .set_ambient(grow(caps.ambient()))
+            .clone();
+        p.set_capabilities(Some(caps));
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(o.env.iter().cloned());
+    p.set_env(Some(env));
+    p.set_terminal(Some(o.tty));
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(u) = o.user.filter(|u| !u.is_empty()) {
+        let (uid, gid) = parse_user(u)?;
+        p.user_mut().set_uid(uid);
+        if let Some(g) = gid {
+            p.user_mut().set_gid(g);
+        }
+    }
+    if !o.additional_gids.is_empty() {
+        let mut gids = p.user().additional_gids().clone().unwrap_or_default();
+        for g in o.additional_gids {
+            let g = u32::try_from(*g).map_err(|_| {
+                ContainerError::Usage(format!("additional-gids must be a positive number {g}"))
+            })?;
+            gids.push(g);
+        }
+        p.user_mut().set_additional_gids(Some(gids));
+    }
+    Ok(p)
+}
+
+/// runc's validateProcessSpec.
+fn validate(p: &Process) -> Result<()> {
+    if p.cwd().as_os_str().is_empty() {
+        return Err(ContainerError::Usage(
+            "Cwd property must not be empty".into(),
+        ));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(ContainerError::Usage("Cwd must be an absolute path".into()));
+    }
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(ContainerError::Usage("args must not be empty".into()));
+    }
+    if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) {
+        // rt does not set SELinux labels; on a host with SELinux that is an error too, so the
+        // label is never silently dropped.
+        let why = if Path::new("/sys/fs/selinux/enforce").exists() {
+            "setting SELinux labels is not supported by rt"
+        } else {
+            "selinux label is specified in config, but selinux is disabled or not supported"
+        };
+        return Err(ContainerError::Usage(why.into()));
+    }
+    Ok(())
+}
+
+/// `UID[:GID]`, numbers only (as runc).
+pub fn parse_user(u: &str) -> Result<(u32, Option<u32>)> {
+    let (uid, gid) = match u.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (u, None),
+    };
+    let gid = gid
+        .map(|g| {
+            g.parse::<u32>().map_err(|e| {
+                ContainerError::Usage(format!("--user: parsing {g} as int for gid failed: {e}"))
+            })
+        })
+        .transpose()?;
+    let uid = uid.parse::<u32>().map_err(|e| {
+        ContainerError::Usage(format!("--user: parsing {uid} as int for uid failed: {e}"))
+    })?;
+    Ok((uid, gid))
+}
+
+/// `CAP_SYS_ADMIN` or `sys_admin`.
+pub fn parse_cap(name: &str) -> Result<Capability> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    serde_json::from_value(serde_json::Value::String(full))
+        .map_err(|_| ContainerError::Usage(format!("--cap: unknown capability {name:?}")))
+}
+
+/// runc's getSubCgroupPaths: `path` for every controller, or `ctrl[,ctrl]:path` per controller.
+pub fn parse_sub_cgroups(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let bad =
+        |a: &str, why: &str| ContainerError::Usage(format!("invalid --cgroup argument: {a}{why}"));
+    let mut out = BTreeMap::new();
+    for a in args {
+        let parts: Vec<&str> = a.splitn(3, ':').collect();
+        let (ctrls, path) = match parts.as_slice() {
+            [p] => {
+                if args.len() != 1 {
+                    return Err(bad(a, " (missing <controller>: prefix)"));
+                }
+                (vec![""], *p)
+            }
+            [c, p] => (c.split(',').collect(), *p),
+            _ => return Err(bad(a, "")),
+        };
+        let rel = PathBuf::from(path.trim_start_matches('/'));
+        if path.is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(bad(
+                a,
+                " (the path must stay inside the container's cgroup)",
+            ));
+        }
+        for ctrl in ctrls {
+            if ctrl.is_empty() && parts.len() == 2 {
+                return Err(bad(a, " (empty <controller> prefix)"));
+            }
+            if out.insert(ctrl.to_string(), rel.clone()).is_some() {
+                return Err(ContainerError::Usage(format!(
+                    "invalid --cgroup argument(s): controller {ctrl} specified multiple times"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The directories whose cgroup.procs receive the exec'd process: the container's, with the
+/// named controllers' (or all, for a bare path) replaced by the sub-cgroup.
+fn sub_cgroup_dirs(path: &Path, subs: &BTreeMap<String, PathBuf>) -> Result<Vec<PathBuf>> {
+    let m = FsManager::load(cgroups::CgroupFs::detect()?, path)?;
+    let mut dirs = m.dirs();
+    for (ctrl, sub) in subs {
+        if ctrl.is_empty() {
+            dirs = dirs.iter().map(|d| d.join(sub)).collect();
+            continue;
+        }
+        let base = match ctrl.as_str() {
+            "unified" | "" => m.unified_dir(),
+            c => m.v1_dir(c),
+        }
+        .ok_or_else(|| ContainerError::Usage(format!("--cgroup: controller {ctrl} is not in use")))?
+        .to_path_buf();
+        for d in dirs.iter_mut() {
+            if *d == base {
+                *d = base.join(sub);
+            }
+        }
+    }
+    for d in &dirs {
+        if !d.is_dir() {
+            return Err(ContainerError::Usage(format!(
+                "--cgroup: {} does not exist",
+                d.display()
+            )));
+        }
+    }
+    Ok(dirs)
+}
+
+/// runc's check: each of fds 3..3+n must be open in rt.
+fn check_preserved_fds(n: u32) -> Result<()> {
+    for i in 0..n {
+        let fd = 3 + i as i32;
+        // SAFETY: fcntl(F_GETFD) only queries the flags of an fd number.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(
+                sys_err(format!("unable to stat preserved-fd {i} (of {n})"))(nix::Error::last()),
+            );
+        }
+    }
+    Ok(())
+}
+
+struct ExecCallbacks<'a> {
+    container: &'a Container,
+    compiled: Option<&'a seccomp::CompiledSeccomp>,
+}
+
+impl Callbacks for ExecCallbacks<'_> {
+    fn runtime_hooks(&mut self, _pid: i32) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
+    fn seccomp_listener(
+        &mut self,
+        _pid: i32,
+        fd: std::os::fd::OwnedFd,
+    ) -> std::result::Result<(), String> {
+        let Some(c) = self.compiled else {
+            return Ok(());
+        };
+        let Some(path) = &c.listener_path else {
+            return Err(
+                "seccomp: a notify listener was made but linux.seccomp.listenerPath is not set"
+                    .into(),
+            );
+        };
+        let state =
+            serde_json::to_string(&self.container.view(Status::Running)).unwrap_or_default();
+        seccomp::send_listener(&fd, path, &state, c.listener_metadata.as_deref())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:1001").unwrap(), (1000, Some(1001)));
+        assert!(parse_user("bob").is_err());
+        assert!(parse_user("1:x").unwrap_err().to_string().contains("gid"));
+    }
+
+    #[test]
+    fn caps() {
+        assert_eq!(parse_cap("CAP_SYS_ADMIN").unwrap(), Capability::SysAdmin);
+        assert_eq!(parse_cap("net_raw").unwrap(), Capability::NetRaw);
+        assert!(parse_cap("CAP_BOGUS").is_err());
+    }
+
+    #[test]
+    fn sub_cgroups() {
+        let m = parse_sub_cgroups(&s(&["sub"])).unwrap();
+        assert_eq!(m.get(""), Some(&PathBuf::from("sub")));
+        let m = parse_sub_cgroups(&s(&["cpu,memory:a/b", "pids:c"])).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get("memory"), Some(&PathBuf::from("a/b")));
+        assert!(parse_sub_cgroups(&s(&["a", "b"])).is_err());
+        assert!(parse_sub_cgroups(&s(&["cpu:x", "cpu:y"])).is_err());
+        assert!(parse_sub_cgroups(&s(&["a:b:c"])).is_err());
+        assert!(parse_sub_cgroups(&s(&[":x"])).is_err());
+        assert!(parse_sub_cgroups(&s(&["../escape"])).is_err());
+    }
+
+    #[test]
+    fn flags_override_the_saved_process() {
+        let base: Process = serde_json::from_value(serde_json::json!({
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["A=1"],
+            "cwd": "/",
+            "terminal": true,
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"]}
+        }))
+        .unwrap();
+        let args = s(&["ls", "-l"]);
+        let env = s(&["B=2"]);
+        let caps = s(&["CAP_CHOWN"]);
+        let o = ExecOpts {
+            args: &args,
+            env: &env,
+            caps: &caps,
+            cwd: Some("/tmp"),
+            user: Some("5:6"),
+            additional_gids: &[7],
+            ..Default::default()
+        };
+        let p = apply_flags(base, &o).unwrap();
+        assert_eq!(p.args().clone().unwrap(), args);
+        assert_eq!(p.env().clone().unwrap(), s(&["A=1", "B=2"]));
+        assert_eq!(p.cwd(), Path::new("/tmp"));
+        assert_eq!((p.user().uid(), p.user().gid()), (5, 6));
+        assert_eq!(p.user().additional_gids().clone().unwrap(), vec![7]);
+        // runc turns the terminal off unless --tty.
+        assert_eq!(p.terminal(), Some(false));
+        let c = p.capabilities().clone().unwrap();
+        assert!(c.bounding().clone().unwrap().contains(&Capability::Chown));
+        assert!(c.bounding().clone().unwrap().contains(&Capability::Kill));
+        assert!(c.ambient().clone().unwrap().contains(&Capability::Chown));
+        let none: Vec<String> = vec![];
+        let o = ExecOpts {
+            args: &none,
+            ..Default::default()
+        };
+        assert!(apply_flags(Process::default(), &o).is_err());
+    }
+}

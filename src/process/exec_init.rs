@@ -1,0 +1,212 @@
+//! The child half of `exec`: join every namespace of the container, then apply the process's
+//! settings and execve. No rootfs work: the joined mount namespace already is the container's.
+//! Step numbers match msg.rs.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::Process;
+
+use super::channel::Channel;
+use super::clone::clone3;
+use super::init::InitError;
+use super::msg::Msg;
+use super::plan::ClonePlan;
+use super::setup;
+use crate::namespaces::clone_flag;
+use crate::security::seccomp::{self, CompiledSeccomp};
+
+pub struct ExecConfig<'a> {
+    pub process: &'a Process,
+    /// Joins only (see `plan::exec_plan`).
+    pub plan: &'a ClonePlan,
+    pub seccomp: Option<&'a CompiledSeccomp>,
+    /// fds 3..3+preserve_fds stay open across execve.
+    pub preserve_fds: i32,
+    /// rt's signal mask before it blocked the signals it forwards; the program gets it back.
+    pub sigmask: Option<nix::sys::signal::SigSet>,
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+    let what = what.into();
+    move |source| InitError::Sys { what, source }
+}
+
+/// Never returns: execs the program or reports the error to rt and exits.
+pub fn run(cfg: &ExecConfig, chan: &Channel) -> ! {
+    let err = match exec(cfg, chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = err.to_string();
+    if chan.send(&Msg::Error(msg.clone())).is_err() {
+        eprintln!("rt: exec: {msg}");
+    }
+    // SAFETY: _exit ends this forked child without running the parent's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, InitError> {
+    let process = cfg.process;
+    if let Some(m) = &cfg.sigmask {
+        m.thread_set_mask().map_err(sys("restore signal mask"))?;
+    }
+    // Step 1: rt has placed us in the container's cgroup (a cgroup namespace joined below is
+    // then rooted correctly for us).
+    chan.expect(Msg::Proceed)?;
+
+    // Open every namespace before joining any: after setns(mnt), /proc is the container's.
+    let join_fds = cfg
+        .plan
+        .join
+        .iter()
+        .map(|(t, p)| {
+            nix::fcntl::open(
+                p,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map(|fd| (*t, fd))
+            .map_err(sys(format!("open namespace {}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The user namespace comes first (the plan sorts it so): it grants the rights for the rest.
+    for (t, fd) in &join_fds {
+        nix::sched::setns(fd.as_fd(), CloneFlags::from_bits_retain(clone_flag(*t)))
+            .map_err(sys(format!("join {t} namespace")))?;
+    }
+    drop(join_fds);
+
+    // Step 3: setns(pid/time) applies only to children. CLONE_PARENT makes rt the parent, so
+    // the program does not hang under an intermediate that has exited.
+    if cfg.plan.must_fork {
+        let child = clone3(libc::CLONE_PARENT, None).map_err(sys("fork into pid namespace"))?;
+        if child.pid != 0 {
+            chan.send(&Msg::ChildPid(child.pid))?;
+            // SAFETY: the intermediate process is done; leave without atexit handlers.
+            unsafe { libc::_exit(0) }
+        }
+    }
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+
+    // Step 4: a pty from the container's devpts (the joined mount namespace's /dev/ptmx).
+    if process.terminal() == Some(true) {
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u32, b.width() as u32));
+        let master = crate::tty::setup_exec_console(size)?;
+        chan.send_with_fd(&Msg::Console, Some(master.as_raw_fd()))?;
+    }
+
+    if let Some(v) = process.oom_score_adj() {
+        setup::oom_score_adj(v)?;
+    }
+    if let Some(l) = process.rlimits() {
+        setup::rlimits(l)?;
+    }
+    if let Some(io) = process.io_priority() {
+        setup::io_priority(io.class(), io.priority())?;
+    }
+    if let Some(s) = process.scheduler() {
+        setup::scheduler(s)?;
+    }
+    if let Some(a) = process.exec_cpu_affinity()
+        && let Some(f) = a.cpu_affinity_final()
+    {
+        setup::cpu_affinity("process.execCPUAffinity.final", f)?;
+    }
+
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", setup::home_dir(process.user().uid())));
+    }
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| InitError::Config("process.args: must not be empty".into()))?;
+    let no_new_privs = process.no_new_privileges() == Some(true);
+
+    // Without no_new_privs the filter needs CAP_SYS_ADMIN, which the user switch may drop.
+    let mut listener = None;
+    if let (Some(f), false) = (cfg.seccomp, no_new_privs) {
+        listener = seccomp::install(f)?;
+    }
+    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    if let Some(c) = process.capabilities() {
+        crate::security::caps::apply_bounding(c)?;
+    }
+    setup::switch_user(process, set_groups)?;
+    if let Some(c) = process.capabilities() {
+        crate::security::caps::apply(c)?;
+    }
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
+    }
+    if let Some(p) = process.apparmor_profile()
+        && !p.is_empty()
+    {
+        apparmor_exec(p)?;
+    }
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {:?}", cwd)))?;
+    let exe = setup::find_executable(&args[0], &env)?;
+    if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
+        listener = seccomp::install(f)?;
+    }
+    // Step 6
+    if let Some(l) = &listener {
+        chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
+    }
+    drop(listener);
+    setup::cloexec_above(2 + cfg.preserve_fds)?;
+
+    let c_exe = cstring(exe.as_os_str().as_bytes())?;
+    let c_args = args
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c_env = env
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Step 7, then step 8 happens by itself: execve closes the channel.
+    chan.send(&Msg::Ready)?;
+    let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
+        .err()
+        .unwrap_or(nix::Error::UnknownErrno);
+    Err(sys(format!("exec {}", exe.display()))(e))
+}
+
+fn cstring(b: &[u8]) -> Result<CString, InitError> {
+    CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
+}
+
+/// Is AppArmor on in this kernel?
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .map(|s| s.starts_with('Y'))
+        .unwrap_or(false)
+}
+
+/// Ask for `profile` at the next execve. Without AppArmor the profile is ignored, as runc's
+/// callers (docker, podman) only pass one when the host has AppArmor.
+fn apparmor_exec(profile: &str) -> Result<(), InitError> {
+    if !apparmor_enabled() {
+        return Ok(());
+    }
+    let attr = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
+        "/proc/self/attr/apparmor/exec"
+    } else {
+        "/proc/self/attr/exec"
+    };
+    std::fs::write(attr, format!("exec {profile}")).map_err(|e| {
+        InitError::Config(format!(
+            "process.apparmorProfile: apply profile {profile:?} ({attr}): {e}"
+        ))
+    })
+}
