@@ -241,3 +241,17 @@ fn start_of_created_then_deleted_fails() {
     c.start().failed().stderr_has("does not exist");
     assert_nothing_left(&c);
 }
+
+/// podman runs `delete --force ID` after a failed create and prints whatever that says; runc
+/// exits 0 silently for a missing container with -f, and removes a half-made state directory.
+#[test]
+fn delete_force_of_missing_container_succeeds() {
+    let c = Container::new(Bundle::new());
+    c.delete(true).ok();
+    c.delete(false)
+        .failed()
+        .stderr_has("container does not exist");
+    fs::create_dir(c.root.path().join(&c.id)).unwrap();
+    c.delete(true).ok();
+    assert!(c.root_entries().is_empty(), "left: {:?}", c.root_entries());
+}

@@ -6,13 +6,29 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Result, Status};
-use crate::state::{DirLock, Root};
+use crate::state::{DirLock, Root, StateError};
 use crate::{hooks, logging};
 
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     crate::state::validate_id(id)?;
-    let _lock = DirLock::acquire(&root.dir(id))?;
-    let c = Container::load(root, id)?;
+    let loaded = DirLock::acquire(&root.dir(id))
+        .map_err(ContainerError::from)
+        .and_then(|lock| Ok((lock, Container::load(root, id)?)));
+    let (_lock, c) = match loaded {
+        Ok(v) => v,
+        // Like runc: a create that died before writing state.json leaves only the directory;
+        // remove it, and with -f a missing container is not an error (podman deletes with -f
+        // after a failed create and shows any error it gets back).
+        Err(ContainerError::State(StateError::NotExist)) => {
+            root.remove(id)?;
+            return if force {
+                Ok(())
+            } else {
+                Err(StateError::NotExist.into())
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let status = c.status();
     match status {
         Status::Stopped => {}
