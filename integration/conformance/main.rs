@@ -119,7 +119,10 @@ pub fn started(b: Bundle) -> Container {
 
 /// Linux-side mountinfo line of `mp` inside the container, from `checker mounts` output.
 pub fn mount_line(o: &Output, mp: &str) -> Option<String> {
-    let mi = fact(o, "cat")["data"]
+    let mi = lines(&o.stdout)
+        .into_iter()
+        .find(|v| v["arg"] == json!("/proc/self/mountinfo"))
+        .unwrap_or_else(|| panic!("no mountinfo printed: {o}"))["data"]
         .as_str()
         .unwrap_or_default()
         .to_string();
