@@ -374,3 +374,22 @@ fn failed_create_leaves_no_container() {
     c.state().failed();
     assert!(!c.state_dir_exists());
 }
+
+/// runtime.md "Errors": a failed operation leaves the environment as if never attempted, here
+/// a create that fails late (a bind source is missing) after cgroups and namespaces exist.
+#[test]
+fn failed_create_late_leaves_nothing_behind() {
+    let mut b = bundle(&["ids"]);
+    let missing = b.path().join("no-such-source");
+    b.add_mount(json!({"destination": "/mnt", "type": "bind",
+        "source": missing.to_string_lossy(), "options": ["rbind"]}));
+    let mut c = Container::new(b);
+    c.create().failed();
+    c.state().failed();
+    assert!(!c.state_dir_exists(), "state dir left behind");
+    assert!(
+        c.cgroup_dirs().is_empty(),
+        "cgroups left: {:?}",
+        c.cgroup_dirs()
+    );
+}

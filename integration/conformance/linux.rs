@@ -489,3 +489,27 @@ fn seccomp_default_errno_action() {
     // errnoRet defaults to EPERM.
     assert_eq!(fact(&o, "getppid")["errno"], json!(1), "{o}");
 }
+
+/// config-linux.md: a file already at a device's path that does not match it MUST be an error.
+#[test]
+fn linux_device_over_conflicting_file_is_error() {
+    let mut b = bundle(&["ids"]);
+    fs::write(b.rootfs().join("conf-dev"), "not a device").unwrap();
+    b.config["linux"]["devices"] =
+        json!([{"path": "/conf-dev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666}]);
+    Container::new(b).create().failed();
+}
+
+/// config-linux.md: the runtime SHOULD NOT change the ownership of the rootfs for id mappings.
+#[test]
+fn user_namespace_does_not_chown_rootfs() {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = bundle(&["ids"]);
+    b.user_namespace(400000, 65536);
+    let before = fs::metadata(b.rootfs().join("checker")).unwrap();
+    let rootfs = b.rootfs();
+    let (_c, o) = run_ok(b);
+    assert_eq!(fact(&o, "ids")["uid"], json!(0));
+    let after = fs::metadata(rootfs.join("checker")).unwrap();
+    assert_eq!((before.uid(), before.gid()), (after.uid(), after.gid()));
+}
