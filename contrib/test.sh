@@ -11,4 +11,8 @@ if [ ! -x /bin/busybox ]; then
     echo "missing /bin/busybox: apt-get install busybox-static" >&2
     exit 1
 fi
+if ! command -v gcc >/dev/null || { [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ] && [ ! -e /usr/lib/libc.a ]; }; then
+    echo "missing gcc or libc.a (the conformance suite builds a static checker): apt-get install gcc libc6-dev" >&2
+    exit 1
+fi
 cargo test --no-fail-fast "$@"

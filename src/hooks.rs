@@ -38,6 +38,16 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(
     Ok(())
 }
 
+/// Run every hook even when one fails, logging each failure as a warning: the spec's rule for
+/// poststart and poststop ("the remaining hooks and lifecycle continue").
+pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str) {
+    for h in hooks {
+        if let Err(e) = run_one(kind, h, state_json) {
+            crate::logging::warn(&e.to_string());
+        }
+    }
+}
+
 fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     let mut cmd = Command::new(hook.path());

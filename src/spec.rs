@@ -36,6 +36,48 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
 }
 
 pub fn parse(data: &[u8]) -> Result<Spec, (String, String)> {
+    match parse_strict(data) {
+        // config.md: capabilities that cannot be mapped are warnings and runtimes SHOULD NOT
+        // fail, so drop unknown names (with a warning) and try once more.
+        Err(err) if err.0.starts_with("process.capabilities.") => {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(data) else {
+                return Err(err);
+            };
+            drop_unknown_capabilities(&mut v);
+            let again = serde_json::to_vec(&v).map_err(|_| err.clone())?;
+            parse_strict(&again).map_err(|_| err)
+        }
+        r => r,
+    }
+}
+
+fn drop_unknown_capabilities(v: &mut serde_json::Value) {
+    let Some(sets) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, names) in sets.iter_mut() {
+        if let Some(arr) = names.as_array_mut() {
+            arr.retain(|name| {
+                let known =
+                    serde_json::from_value::<oci_spec::runtime::Capabilities>(serde_json::json!([
+                        name
+                    ]))
+                    .is_ok();
+                if !known {
+                    crate::logging::warn(&format!(
+                        "process.capabilities.{set}: ignoring unknown capability {name}"
+                    ));
+                }
+                known
+            });
+        }
+    }
+}
+
+fn parse_strict(data: &[u8]) -> Result<Spec, (String, String)> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -220,12 +262,27 @@ mod tests {
     #[test]
     fn parse_errors_name_the_field() {
         let mut v = template(false);
-        v["process"]["capabilities"]["bounding"][1] = "CAP_BOGUS".into();
+        v["process"]["rlimits"][0]["type"] = "RLIMIT_BOGUS".into();
         let (field, msg) = parse(v.to_string().as_bytes()).unwrap_err();
-        assert_eq!(field, "process.capabilities.bounding[1]");
-        assert!(msg.contains("CAP_BOGUS"), "{msg}");
+        assert_eq!(field, "process.rlimits[0].type");
+        assert!(msg.contains("RLIMIT_BOGUS"), "{msg}");
         let (_, msg) = parse(b"{\"ociVersion\": ").unwrap_err();
         assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let mut v = template(false);
+        v["process"]["capabilities"]["bounding"][1] = "CAP_BOGUS".into();
+        let s = parse(v.to_string().as_bytes()).unwrap();
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 2);
     }
 
     #[test]

@@ -41,6 +41,9 @@ struct Rollback<'a> {
     id: &'a str,
     cgroup: Option<Box<dyn Manager>>,
     armed: bool,
+    /// Set once the create-time hooks have begun: a failure from then on continues the
+    /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
 }
 
 impl Drop for Rollback<'_> {
@@ -55,6 +58,9 @@ impl Drop for Rollback<'_> {
             }
         }
         let _ = self.root.remove(self.id);
+        if let Some((hooks, state)) = &self.poststop {
+            hooks::run_all_warn("poststop", hooks, state);
+        }
     }
 }
 
@@ -98,6 +104,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         id: o.id,
         cgroup: None,
         armed: true,
+        poststop: None,
     };
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(cgroup_resources);
@@ -181,9 +188,17 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut cb = CreateCallbacks {
         draft,
         compiled: compiled.as_ref(),
+        hooks_started: false,
     };
     logging::debug("timeline: clone");
-    let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb)?;
+    let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb);
+    if spawned.is_err()
+        && cb.hooks_started
+        && let Some(h) = cb.draft.hooks().and_then(|h| h.poststop().clone())
+    {
+        rollback.poststop = Some((h, cb.draft.hook_state(Status::Stopped)));
+    }
+    let spawned = spawned?;
     logging::debug("timeline: init ready");
     drop(fifo);
 
@@ -267,11 +282,13 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 struct CreateCallbacks<'a> {
     draft: Container,
     compiled: Option<&'a seccomp::CompiledSeccomp>,
+    hooks_started: bool,
 }
 
 impl Callbacks for CreateCallbacks<'_> {
     fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), String> {
         self.draft.record.pid = pid;
+        self.hooks_started = true;
         let state = self.draft.hook_state(Status::Creating);
         if let Some(h) = self.draft.hooks().cloned() {
             if let Some(v) = h.prestart() {

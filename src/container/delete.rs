@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Result, Status};
 use crate::state::{DirLock, Root, StateError};
-use crate::{hooks, logging};
+use crate::hooks;
 
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     crate::state::validate_id(id)?;
@@ -80,10 +80,8 @@ pub(crate) fn destroy(root: &Root, c: &Container) -> Result<()> {
         cg.destroy()?;
     }
     root.remove(&c.record.id)?;
-    if let Some(h) = c.hooks().and_then(|h| h.poststop().clone())
-        && let Err(e) = hooks::run_all("poststop", &h, &c.hook_state(Status::Stopped))
-    {
-        logging::warn(&e.to_string());
+    if let Some(h) = c.hooks().and_then(|h| h.poststop().clone()) {
+        hooks::run_all_warn("poststop", &h, &c.hook_state(Status::Stopped));
     }
     Ok(())
 }

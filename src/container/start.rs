@@ -56,9 +56,7 @@ pub(crate) fn start_loaded(c: &Container) -> Result<()> {
     logging::debug("timeline: started");
     if let Some(h) = c.hooks().and_then(|h| h.poststart().clone()) {
         // The spec makes poststart failures warnings, not errors.
-        if let Err(e) = hooks::run_all("poststart", &h, &c.hook_state(Status::Running)) {
-            logging::warn(&e.to_string());
-        }
+        hooks::run_all_warn("poststart", &h, &c.hook_state(Status::Running));
     }
     Ok(())
 }

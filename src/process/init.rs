@@ -166,12 +166,15 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         chan.send(&Msg::Hooks)?;
         chan.expect(Msg::HooksDone)?;
     }
+    // The state was serialised before clone, when the pid was unknown; the spec wants the host
+    // pid, and before pivot_root /proc is still the runtime's procfs, where /proc/self is it.
+    let hook_state = with_host_pid(&cfg.state_json);
     if let Some(h) = spec
         .hooks()
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
-        crate::hooks::run_all("createContainer", h, &cfg.state_json)?;
+        crate::hooks::run_all("createContainer", h, &hook_state)?;
     }
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
@@ -301,7 +304,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
             .as_ref()
             .and_then(|h| h.start_container().as_ref())
         {
-            crate::hooks::run_all("startContainer", h, &cfg.state_json)?;
+            crate::hooks::run_all("startContainer", h, &hook_state)?;
         }
     }
     setup::reset_signals();
@@ -309,6 +312,20 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         .err()
         .unwrap_or(nix::Error::UnknownErrno);
     Err(sys(format!("exec {}", exe.display()))(e))
+}
+
+/// `state_json` with `pid` set to our pid as the runtime's /proc sees it (unchanged on failure).
+fn with_host_pid(state_json: &str) -> String {
+    let pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse::<i64>().ok()));
+    match (pid, serde_json::from_str::<serde_json::Value>(state_json)) {
+        (Some(pid), Ok(mut v)) => {
+            v["pid"] = serde_json::json!(pid);
+            serde_json::to_string(&v).unwrap_or_else(|_| state_json.to_string())
+        }
+        _ => state_json.to_string(),
+    }
 }
 
 fn cstring(b: &[u8]) -> Result<CString, InitError> {

@@ -55,7 +55,13 @@ pub fn plan(namespaces: &[LinuxNamespace]) -> Result<ClonePlan, PlanError> {
     // A cgroup namespace is rooted where its creator stands, so it is made only after the parent
     // has put the child into its cgroup. Time offsets can be written only before any process is
     // inside, so a new time namespace is made by unshare and entered by a fork.
-    let late = create & (libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME);
+    let mut late = create & (libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME);
+    if late & libc::CLONE_NEWTIME != 0 {
+        // The fork into the time namespace uses CLONE_PARENT, which the kernel refuses (EINVAL)
+        // to a pid namespace's init: make the pid namespace by unshare too, so the forked child
+        // becomes its init.
+        late |= create & libc::CLONE_NEWPID;
+    }
     if join.is_empty() {
         Ok(ClonePlan {
             clone_flags: create & !late,
@@ -151,6 +157,10 @@ mod tests {
         let p = plan(&[ns(Time, None), ns(Mount, None)]).unwrap();
         assert_eq!(p.clone_flags, libc::CLONE_NEWNS);
         assert_eq!(p.unshare_flags, libc::CLONE_NEWTIME);
+        assert!(p.must_fork);
+        let p = plan(&[ns(Time, None), ns(Pid, None), ns(Mount, None)]).unwrap();
+        assert_eq!(p.clone_flags, libc::CLONE_NEWNS);
+        assert_eq!(p.unshare_flags, libc::CLONE_NEWTIME | libc::CLONE_NEWPID);
         assert!(p.must_fork);
     }
 

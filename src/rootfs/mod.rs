@@ -129,7 +129,22 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
             .map_err(sys("move mount", rootfs))?;
         nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
     } else {
-        nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
+        match nix::unistd::pivot_root(".", ".") {
+            // The kernel refuses a shared new root (rootfsPropagation "shared"): pivot with it
+            // private; finalize() shares the new / again.
+            Err(nix::Error::EINVAL) => {
+                mount(
+                    None::<&str>,
+                    ".",
+                    None::<&str>,
+                    MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(sys("make new root private", rootfs))?;
+                nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
+            }
+            r => r.map_err(sys("pivot_root", rootfs))?,
+        }
         // The old root may be shared with the host: make it a slave first so the detach below
         // does not propagate unmounts to the host.
         mount(
@@ -156,6 +171,20 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
         if let Some(paths) = l.masked_paths() {
             mask_paths(paths)?;
         }
+    }
+    if matches!(
+        linux.and_then(|l| l.rootfs_propagation().as_deref()),
+        Some("shared") | Some("rshared")
+    ) {
+        let root = Path::new("/");
+        mount(
+            None::<&str>,
+            root,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("make shared", root))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         let root = Path::new("/");
