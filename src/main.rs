@@ -7,11 +7,6 @@ use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 fn main() {
-    // Rust ignores SIGPIPE; an ignored signal stays ignored across execve, so the container's
-    // processes would inherit that. Restore the default (which also ends `rt list | head` quietly,
-    // as runc does).
-    // SAFETY: setting a signal disposition to SIG_DFL before any other code runs.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = cli::normalize(std::env::args().collect());
     let parsed = match Cli::try_parse_from(&args) {
         Ok(c) => c,
@@ -22,7 +17,7 @@ fn main() {
         }
     };
     if parsed.version {
-        print!("{}", cli::version_text());
+        cli::emit(&cli::version_text());
         return;
     }
     let format = match parsed.log_format {

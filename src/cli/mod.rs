@@ -283,17 +283,14 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             no_subreaper: _,
         } => return run::run(cli, create, *detach, *keep),
         Command::Start { id } => c::start(&root()?, id)?,
-        Command::State { id } => println!("{}", c::state(&root()?, id)?),
+        Command::State { id } => emit(&format!("{}\n", c::state(&root()?, id)?)),
         Command::Kill { all, id, signal } => {
             let sig = crate::signal::parse(signal.as_deref().unwrap_or("SIGTERM"))?;
             c::kill(&root()?, id, sig, *all)?;
         }
         Command::Delete { force, id } => c::delete(&root()?, id, *force)?,
         Command::List { format, quiet } => {
-            print!(
-                "{}",
-                c::list(&root()?, *format == ListFormat::Json, *quiet)?
-            )
+            emit(&c::list(&root()?, *format == ListFormat::Json, *quiet)?)
         }
         Command::Spec { bundle, rootless } => {
             let dir = bundle.clone().unwrap_or_else(|| PathBuf::from("."));
@@ -305,17 +302,14 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             std::fs::write(&path, text + "\n")
                 .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
         }
-        Command::Features => println!("{}", features::features_json()),
+        Command::Features => emit(&format!("{}\n", features::features_json())),
         Command::Pause { id } => c::pause(&root()?, id)?,
         Command::Resume { id } => c::resume(&root()?, id)?,
         Command::Ps {
             format,
             id,
             ps_args,
-        } => print!(
-            "{}",
-            c::ps(&root()?, id, *format == ListFormat::Json, ps_args)?
-        ),
+        } => emit(&c::ps(&root()?, id, *format == ListFormat::Json, ps_args)?),
         Command::Events {
             stats,
             interval,
@@ -371,6 +365,13 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Write command output; a reader that went away (`rt list | head`) is not an error.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 /// Go-style durations as runc takes them: "5s", "100ms", "1m", "1h".

@@ -5,7 +5,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{Linux, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use super::{Container, ContainerError, Result, Status, io_err, sys_err};
 use crate::cgroups::{self, CgroupConfig, Manager};
@@ -107,7 +106,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         poststop: None,
     };
     let linux = spec.linux().as_ref();
-    let resources = linux.and_then(cgroup_resources);
+    // Like runc, only linux.resources.devices and the default allow-list decide device access:
+    // a node from linux.devices is created but not allowed on its own.
+    let resources = linux.and_then(|l| l.resources().clone());
     let mut cg = cgroups::new_manager(&CgroupConfig {
         cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
         id: o.id,
@@ -236,36 +237,6 @@ fn listen_fds() -> i32 {
         .unwrap_or(0)
 }
 
-/// `linux.resources` plus an allow rule (rwm) for every `linux.devices` entry, after the
-/// spec's own device rules, as runc's CreateCgroupConfig does: a device the config asks rt to
-/// create must be usable even under a deny-all rule. FIFOs are skipped: the devices controller
-/// does not know them and v1 refuses a `p` rule.
-fn cgroup_resources(linux: &Linux) -> Option<LinuxResources> {
-    let devices = linux.devices().as_deref().unwrap_or(&[]);
-    let mut r = match (linux.resources(), devices.is_empty()) {
-        (None, true) => return None,
-        (Some(r), true) => return Some(r.clone()),
-        (r, false) => r.clone().unwrap_or_default(),
-    };
-    let mut rules = r.devices().clone().unwrap_or_default();
-    for d in devices {
-        let typ = match d.typ() {
-            LinuxDeviceType::P | LinuxDeviceType::A => continue,
-            LinuxDeviceType::U => LinuxDeviceType::C,
-            t => t,
-        };
-        let mut rule = LinuxDeviceCgroup::default();
-        rule.set_allow(true)
-            .set_typ(Some(typ))
-            .set_major(Some(d.major()))
-            .set_minor(Some(d.minor()))
-            .set_access(Some("rwm".to_string()));
-        rules.push(rule);
-    }
-    r.set_devices(Some(rules));
-    Some(r)
-}
-
 /// Shims read the pid file as soon as we exit: write it whole or not at all.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let abs: PathBuf = if path.is_absolute() {
@@ -315,52 +286,5 @@ impl Callbacks for CreateCallbacks<'_> {
         let state = serde_json::to_string(&self.draft.view(Status::Creating)).unwrap_or_default();
         seccomp::send_listener(&fd, path, &state, c.listener_metadata.as_deref())
             .map_err(|e| e.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn linux(v: serde_json::Value) -> Linux {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn linux_devices_get_allow_rules_after_the_spec_rules() {
-        let l = linux(serde_json::json!({
-            "resources": {"devices": [{"allow": false, "access": "rwm"}], "pids": {"limit": 5}},
-            "devices": [
-                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
-                {"path": "/dev/loop9", "type": "b", "major": 7, "minor": 9},
-                {"path": "/dev/u", "type": "u", "major": 4, "minor": 1},
-                {"path": "/dev/fifo", "type": "p", "major": 0, "minor": 0}
-            ]
-        }));
-        let r = cgroup_resources(&l).unwrap();
-        let got: Vec<String> = r
-            .devices()
-            .as_deref()
-            .unwrap()
-            .iter()
-            .map(|d| format!("{} {}", d.allow(), crate::cgroups::device_rule_string(d)))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                "false a *:* rwm",
-                "true c 10:229 rwm",
-                "true b 7:9 rwm",
-                "true c 4:1 rwm"
-            ]
-        );
-        assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(5));
-    }
-
-    #[test]
-    fn resources_untouched_without_linux_devices() {
-        assert!(cgroup_resources(&linux(serde_json::json!({}))).is_none());
-        let l = linux(serde_json::json!({"resources": {"pids": {"limit": 5}}}));
-        assert_eq!(cgroup_resources(&l), l.resources().clone());
     }
 }

@@ -6,8 +6,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::{Container, ContainerError, Result, Status};
-use crate::state::{DirLock, Root, StateError};
 use crate::hooks;
+use crate::state::{DirLock, Root, StateError};
 
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     crate::state::validate_id(id)?;

@@ -40,9 +40,15 @@ pub(crate) fn start_loaded(c: &Container) -> Result<()> {
                 }
             }
             Ok(_) => {
-                let mut b = [0u8; 1];
+                let mut b = [0u8; 4096];
                 match nix::unistd::read(&fifo, &mut b) {
-                    Ok(1) => break,
+                    Ok(n) if n >= 1 && b[0] == b'0' => break,
+                    // A startContainer hook failed: init says why and exits.
+                    Ok(n) if n > 1 => {
+                        let why = String::from_utf8_lossy(&b[1..n]).into_owned();
+                        let _ = std::fs::remove_file(&fifo_path);
+                        return Err(ContainerError::Usage(why));
+                    }
                     // HUP without data: the writer went away (init died).
                     Ok(_) => return Err(ContainerError::StartStopped),
                     Err(nix::Error::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),

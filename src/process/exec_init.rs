@@ -176,6 +176,7 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
         .collect::<Result<Vec<_>, _>>()?;
     // Step 7, then step 8 happens by itself: execve closes the channel.
     chan.send(&Msg::Ready)?;
+    setup::reset_signals();
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
         .err()
         .unwrap_or(nix::Error::UnknownErrno);

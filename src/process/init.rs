@@ -298,14 +298,19 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     // Step 7: ready; now wait for `start`.
     chan.send(&Msg::Ready)?;
     if let Some(fifo) = cfg.fifo {
-        wait_for_start(fifo)?;
-        if let Some(h) = spec
+        let started = wait_for_start(fifo)?;
+        // startContainer hooks run once `start` is waiting on the fifo, so their failure can be
+        // its error: "0" means going, anything else is the reason we are not.
+        let hooks = spec
             .hooks()
             .as_ref()
-            .and_then(|h| h.start_container().as_ref())
+            .and_then(|h| h.start_container().as_ref());
+        if let Some(Err(e)) = hooks.map(|h| crate::hooks::run_all("startContainer", h, &hook_state))
         {
-            crate::hooks::run_all("startContainer", h, &hook_state)?;
+            let _ = nix::unistd::write(&started, format!("1{e}").as_bytes());
+            return Err(e.into());
         }
+        nix::unistd::write(&started, b"0").map_err(sys("write exec fifo"))?;
     }
     setup::reset_signals();
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
@@ -332,8 +337,8 @@ fn cstring(b: &[u8]) -> Result<CString, InitError> {
     CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
 }
 
-/// Block until `start` opens exec.fifo for reading, then tell it we are going.
-fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
+/// Block until `start` opens exec.fifo for reading; the returned end is where we answer it.
+fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, InitError> {
     let p = PathBuf::from(format!("/proc/self/fd/{}", fifo.as_raw_fd()));
     let fd = nix::fcntl::open(
         &p,
@@ -341,8 +346,7 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(sys("open exec fifo"))?;
-    nix::unistd::write(&fd, b"0").map_err(sys("write exec fifo"))?;
-    Ok(())
+    Ok(fd)
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<(), InitError> {
