@@ -100,7 +100,17 @@ pub fn mount_one(
         }
         _ => {}
     }
-    let data = opts.data_string();
+    let data = match typ {
+        // linux.mountLabel labels the container's own filesystems, not the kernel's views.
+        "proc" | "sysfs" | "mqueue" => opts.data_string(),
+        _ => crate::security::lsm::mount_data(
+            opts.data_string(),
+            ctx.spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref()),
+        ),
+    };
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     let tpath = fd_path(&target);
     let r = mount(Some(&source), &tpath, Some(typ), flags, data.as_deref());
