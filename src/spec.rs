@@ -36,6 +36,16 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
 }
 
 pub fn parse(data: &[u8]) -> Result<Spec, (String, String)> {
+    // serde's derived structs also accept a JSON array (fields by position): `[]` would be an
+    // all-default Spec. A config is an object.
+    if let Some(&b) = data.iter().find(|b| !b.is_ascii_whitespace())
+        && b == b'['
+    {
+        return Err((
+            "(top level)".into(),
+            "invalid type: array, expected a JSON object".into(),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

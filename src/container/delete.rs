@@ -12,7 +12,17 @@ use crate::{hooks, logging};
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     crate::state::validate_id(id)?;
     let _lock = DirLock::acquire(&root.dir(id))?;
-    let c = Container::load(root, id)?;
+    let c = match Container::load(root, id) {
+        Ok(c) => c,
+        // A create killed between claiming the id and saving its first record left an empty
+        // directory and nothing else: -f removes it.
+        Err(ContainerError::State(crate::state::StateError::NotExist))
+            if force && root.dir(id).is_dir() =>
+        {
+            return Ok(root.remove(id)?);
+        }
+        Err(e) => return Err(e),
+    };
     let status = c.status();
     match status {
         Status::Stopped => {}
