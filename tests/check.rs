@@ -24,8 +24,10 @@ fn clean_bundle_passes_and_broken_one_lists_every_problem() {
         .unwrap()
         .push(json!({"type": "pid", "path": "/proc/self/ns/nope"}));
     b.config["linux"]["resources"]["memory"] = json!({"limit": -5});
-    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": "/tmp",
-                       "options": ["rbind", "idmap"]}));
+    b.add_mount(
+        json!({"destination": "/mnt", "type": "bind", "source": "/tmp",
+                       "options": ["rbind", "idmap"]}),
+    );
     b.write();
     let o = rt_raw(&["check", &b.path_str()], None, scratch.path());
     assert_eq!(o.code, Some(1), "{o}");

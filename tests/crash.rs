@@ -32,7 +32,7 @@ fn sigkill_during_create_then_delete_force_leaves_nothing() {
     eprintln!("crash seed {seed}");
     let mut b = Bundle::new();
     b.long_running();
-    let mut c = Container::new(b);
+    let c = Container::new(b);
     c.bundle.write();
     let bundle = c.bundle.path_str();
     let root = c.root_str();
