@@ -7,6 +7,8 @@ use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 fn main() {
+    // CVE-2019-5736: before anything else, make rt's /proc/<pid>/exe unreachable to containers.
+    let _ = rt::security::exe::set_non_dumpable();
     let args = cli::normalize(std::env::args().collect());
     let parsed = match Cli::try_parse_from(&args) {
         Ok(c) => c,

@@ -78,6 +78,16 @@ fn drop_unknown_capabilities(v: &mut serde_json::Value) {
 }
 
 fn parse_strict(data: &[u8]) -> Result<Spec, (String, String)> {
+    // serde's derived structs also accept a JSON array (fields by position): `[]` would be an
+    // all-default Spec. A config is an object.
+    if let Some(&b) = data.iter().find(|b| !b.is_ascii_whitespace())
+        && b == b'['
+    {
+        return Err((
+            "(top level)".into(),
+            "invalid type: array, expected a JSON object".into(),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -90,89 +100,402 @@ fn parse_strict(data: &[u8]) -> Result<Spec, (String, String)> {
     })
 }
 
-/// Checks made before anything is created; each error names the field.
+/// Checks made before anything is created; the error names the field (the first problem of
+/// [`problems`]).
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
-    let bad = |m: String| Err(SpecError::Invalid(m));
-    let v = spec.version();
-    if !v.starts_with("1.") {
-        return bad(format!(
-            "ociVersion: unsupported version {v:?} (rt supports 1.x)"
+    let (rootfs, problems) = problems(spec, bundle);
+    match (rootfs, problems.into_iter().next()) {
+        (Some(r), None) => Ok(r),
+        (_, Some(p)) => Err(SpecError::Invalid(p)),
+        (None, None) => Err(SpecError::Invalid("root: missing".into())),
+    }
+}
+
+fn has_nul(s: &str) -> bool {
+    s.contains('\0')
+}
+
+/// Every problem of the config on its own (not the host's abilities: see `check`), each
+/// starting with its JSON path. Also returns the rootfs path when `root` is usable.
+pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
+    let mut v: Vec<String> = Vec::new();
+    let ver = spec.version();
+    if !ver.starts_with("1.") {
+        v.push(format!(
+            "ociVersion: unsupported version {ver:?} (rt supports 1.x)"
         ));
     }
-    let Some(root) = spec.root() else {
-        return bad("root: missing".into());
-    };
-    let rootfs = if root.path().is_absolute() {
-        root.path().clone()
-    } else {
-        bundle.join(root.path())
-    };
-    match std::fs::metadata(&rootfs) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return bad(format!(
-                "root.path: {} is not a directory",
-                rootfs.display()
-            ));
+    let mut rootfs = None;
+    match spec.root() {
+        None => v.push("root: missing".into()),
+        Some(root) if root.path().as_os_str().is_empty() => {
+            v.push("root.path: must not be empty".into())
         }
-        Err(e) => return bad(format!("root.path: {}: {e}", rootfs.display())),
+        Some(root) => {
+            let p = if root.path().is_absolute() {
+                root.path().clone()
+            } else {
+                bundle.join(root.path())
+            };
+            match std::fs::metadata(&p) {
+                Ok(m) if m.is_dir() => rootfs = Some(p),
+                Ok(_) => v.push(format!("root.path: {} is not a directory", p.display())),
+                Err(e) => v.push(format!("root.path: {}: {e}", p.display())),
+            }
+        }
     }
-    let Some(process) = spec.process() else {
-        return bad("process: missing".into());
-    };
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return bad("process.args: must not be empty".into());
+    match spec.process() {
+        None => v.push("process: missing".into()),
+        Some(process) => process_problems(process, &mut v),
     }
-    if !process.cwd().is_absolute() {
-        return bad(format!(
-            "process.cwd: {:?} must be an absolute path",
-            process.cwd()
-        ));
-    }
-    let namespaces = spec
-        .linux()
-        .as_ref()
+    let linux = spec.linux().as_ref();
+    let namespaces = linux
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     let has = |t| namespaces.iter().any(|n| n.typ() == t);
     if !has(LinuxNamespaceType::Mount) {
-        return bad("linux.namespaces: a mount namespace is required".into());
+        v.push("linux.namespaces: a mount namespace is required".into());
+    }
+    for (i, n) in namespaces.iter().enumerate() {
+        if namespaces[..i].iter().any(|o| o.typ() == n.typ()) {
+            v.push(format!("linux.namespaces[{i}].type: duplicate {}", n.typ()));
+        }
+        if let Some(p) = n.path() {
+            if !p.is_absolute() {
+                v.push(format!(
+                    "linux.namespaces[{i}].path: {} is not absolute",
+                    p.display()
+                ));
+            } else if let Err(e) = std::fs::metadata(p) {
+                v.push(format!("linux.namespaces[{i}].path: {}: {e}", p.display()));
+            }
+        }
     }
     let new_uts = namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_none());
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return bad("hostname: setting it needs a new uts namespace in linux.namespaces".into());
+    for (field, val) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        let Some(h) = val.as_ref().filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        if !new_uts {
+            v.push(format!(
+                "{field}: setting it needs a new uts namespace in linux.namespaces"
+            ));
+        }
+        if h.len() > 64 || has_nul(h) || h.contains('/') {
+            v.push(format!(
+                "{field}: {h:?} is not a valid name (at most 64 bytes, no NUL or /)"
+            ));
+        }
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
-        return bad("domainname: setting it needs a new uts namespace in linux.namespaces".into());
-    }
-    let linux = spec.linux().as_ref();
-    let maps = linux.is_some_and(|l| {
-        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-            || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-    });
-    if maps && !has(LinuxNamespaceType::User) {
-        return bad("linux.uidMappings: mappings need a user namespace".into());
-    }
-    if linux.is_some_and(|l| l.time_offsets().is_some()) && !has(LinuxNamespaceType::Time) {
-        return bad("linux.timeOffsets: offsets need a time namespace".into());
+    if let Some(l) = linux {
+        linux_problems(l, &has, &mut v);
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if m.destination().as_os_str().is_empty() {
-            return bad(format!("mounts[{i}].destination: must not be empty"));
+        let dest = m.destination();
+        if dest.as_os_str().is_empty() {
+            v.push(format!("mounts[{i}].destination: must not be empty"));
+        }
+        let opts = m.options().clone().unwrap_or_default();
+        let is_bind =
+            opts.iter().any(|o| o == "bind" || o == "rbind") || m.typ().as_deref() == Some("bind");
+        if !is_bind && m.typ().as_deref().is_none_or(str::is_empty) {
+            v.push(format!(
+                "mounts[{i}].type: required for a mount that is not a bind mount"
+            ));
+        }
+        if is_bind {
+            match m.source() {
+                None => v.push(format!("mounts[{i}].source: required for a bind mount")),
+                Some(src) => {
+                    let src = if src.is_absolute() {
+                        src.clone()
+                    } else {
+                        bundle.join(src)
+                    };
+                    if let Err(e) = std::fs::metadata(&src) {
+                        v.push(format!("mounts[{i}].source: {}: {e}", src.display()));
+                    }
+                }
+            }
+        }
+        for (j, o) in opts.iter().enumerate() {
+            if has_nul(o) {
+                v.push(format!("mounts[{i}].options[{j}]: contains a NUL byte"));
+            }
         }
     }
-    for (k, _) in linux
-        .and_then(|l| l.sysctl().as_ref())
-        .into_iter()
-        .flatten()
+    if let Some(h) = spec.hooks() {
+        let kinds = [
+            ("prestart", h.prestart()),
+            ("createRuntime", h.create_runtime()),
+            ("createContainer", h.create_container()),
+            ("startContainer", h.start_container()),
+            ("poststart", h.poststart()),
+            ("poststop", h.poststop()),
+        ];
+        for (kind, hooks) in kinds {
+            for (i, hook) in hooks.iter().flatten().enumerate() {
+                if !hook.path().is_absolute() {
+                    v.push(format!(
+                        "hooks.{kind}[{i}].path: {} is not absolute",
+                        hook.path().display()
+                    ));
+                }
+                if hook.timeout().is_some_and(|t| t <= 0) {
+                    v.push(format!("hooks.{kind}[{i}].timeout: must be positive"));
+                }
+            }
+        }
+    }
+    v.extend(crate::security::lsm::problems(spec));
+    (rootfs, v)
+}
+
+fn process_problems(process: &oci_spec::runtime::Process, v: &mut Vec<String>) {
+    match process.args().as_deref() {
+        None | Some([]) => v.push("process.args: must not be empty".into()),
+        Some(args) => {
+            if args[0].is_empty() {
+                v.push("process.args[0]: must not be empty".into());
+            }
+            for (i, a) in args.iter().enumerate() {
+                if has_nul(a) {
+                    v.push(format!("process.args[{i}]: contains a NUL byte"));
+                }
+            }
+        }
+    }
+    for (i, e) in process.env().iter().flatten().enumerate() {
+        if has_nul(e) {
+            v.push(format!("process.env[{i}]: contains a NUL byte"));
+        } else if e.starts_with('=') || e.is_empty() {
+            v.push(format!("process.env[{i}]: {e:?} is not NAME=VALUE"));
+        }
+    }
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        v.push(format!("process.cwd: {cwd:?} must be an absolute path"));
+    } else if cwd.to_str().is_some_and(has_nul) {
+        v.push("process.cwd: contains a NUL byte".into());
+    }
+    if let Some(m) = process.user().umask()
+        && m > 0o777
     {
-        if k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-            return bad(format!("linux.sysctl: bad key {k:?}"));
+        v.push(format!("process.user.umask: {m:#o} is above 0777"));
+    }
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        if r.soft() > r.hard() {
+            v.push(format!(
+                "process.rlimits[{i}]: soft limit {} is above the hard limit {}",
+                r.soft(),
+                r.hard()
+            ));
+        }
+        if process
+            .rlimits()
+            .iter()
+            .flatten()
+            .take(i)
+            .any(|o| o.typ() == r.typ())
+        {
+            v.push(format!("process.rlimits[{i}].type: duplicate {}", r.typ()));
         }
     }
-    Ok(rootfs)
+    if let Some(o) = process.oom_score_adj()
+        && !(-1000..=1000).contains(&o)
+    {
+        v.push(format!("process.oomScoreAdj: {o} is outside -1000..1000"));
+    }
+    if let Some(io) = process.io_priority()
+        && !(0..=7).contains(&io.priority())
+    {
+        v.push(format!(
+            "process.ioPriority.priority: {} is outside 0..7",
+            io.priority()
+        ));
+    }
+    if let Some(s) = process.scheduler()
+        && let Some(n) = s.nice()
+        && !(-20..=19).contains(n)
+    {
+        v.push(format!("process.scheduler.nice: {n} is outside -20..19"));
+    }
+}
+
+fn linux_problems(
+    l: &oci_spec::runtime::Linux,
+    has: &dyn Fn(LinuxNamespaceType) -> bool,
+    v: &mut Vec<String>,
+) {
+    for (name, maps) in [
+        ("uidMappings", l.uid_mappings()),
+        ("gidMappings", l.gid_mappings()),
+    ] {
+        let maps = maps.clone().unwrap_or_default();
+        if !maps.is_empty() && !has(LinuxNamespaceType::User) {
+            v.push(format!("linux.{name}: mappings need a user namespace"));
+        }
+        for (i, m) in maps.iter().enumerate() {
+            if m.size() == 0 {
+                v.push(format!("linux.{name}[{i}].size: must not be 0"));
+            }
+            let end = |a: u32| u64::from(a) + u64::from(m.size());
+            if end(m.host_id()) > 1 << 32 || end(m.container_id()) > 1 << 32 {
+                v.push(format!("linux.{name}[{i}]: range overflows 32 bits"));
+            }
+            for (j, o) in maps[..i].iter().enumerate() {
+                let overlap = |a: u32, b: u32, sa: u32, sb: u32| {
+                    u64::from(a) < u64::from(b) + u64::from(sb)
+                        && u64::from(b) < u64::from(a) + u64::from(sa)
+                };
+                if overlap(m.container_id(), o.container_id(), m.size(), o.size()) {
+                    v.push(format!(
+                        "linux.{name}[{i}].containerID: overlaps linux.{name}[{j}]"
+                    ));
+                }
+            }
+        }
+    }
+    if l.time_offsets().is_some() && !has(LinuxNamespaceType::Time) {
+        v.push("linux.timeOffsets: offsets need a time namespace".into());
+    }
+    for (k, _) in l.time_offsets().iter().flatten() {
+        if k != "monotonic" && k != "boottime" {
+            v.push(format!("linux.timeOffsets.{k}: unknown clock"));
+        }
+    }
+    for (k, _) in l.sysctl().iter().flatten() {
+        if k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+            v.push(format!("linux.sysctl: bad key {k:?}"));
+        }
+    }
+    for (field, paths) in [
+        ("maskedPaths", l.masked_paths()),
+        ("readonlyPaths", l.readonly_paths()),
+    ] {
+        for (i, p) in paths.iter().flatten().enumerate() {
+            if !p.starts_with('/') || has_nul(p) {
+                v.push(format!(
+                    "linux.{field}[{i}]: {p:?} must be an absolute path"
+                ));
+            }
+        }
+    }
+    match l.rootfs_propagation().as_deref() {
+        None | Some("") => {}
+        Some(
+            "shared" | "rshared" | "private" | "rprivate" | "slave" | "rslave" | "unbindable"
+            | "runbindable",
+        ) => {}
+        Some(o) => v.push(format!("linux.rootfsPropagation: unknown value {o:?}")),
+    }
+    if let Some(p) = l.cgroups_path()
+        && p.components().any(|c| c == std::path::Component::ParentDir)
+    {
+        v.push(format!(
+            "linux.cgroupsPath: {} must not contain ..",
+            p.display()
+        ));
+    }
+    for (i, d) in l.devices().iter().flatten().enumerate() {
+        if !d.path().is_absolute() {
+            v.push(format!(
+                "linux.devices[{i}].path: {:?} must be an absolute path",
+                d.path()
+            ));
+        }
+        if d.path()
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            v.push(format!("linux.devices[{i}].path: must not contain .."));
+        }
+        if d.major() < 0 || d.minor() < 0 {
+            v.push(format!(
+                "linux.devices[{i}]: major/minor must not be negative"
+            ));
+        }
+        if d.typ() == oci_spec::runtime::LinuxDeviceType::A {
+            v.push(format!(
+                "linux.devices[{i}].type: \"a\" is only valid in linux.resources.devices"
+            ));
+        }
+    }
+    let Some(r) = l.resources() else {
+        return;
+    };
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        if let Some(a) = d.access()
+            && (a.is_empty() || a.chars().any(|c| !matches!(c, 'r' | 'w' | 'm')))
+        {
+            v.push(format!(
+                "linux.resources.devices[{i}].access: {a:?} is not a combination of r, w, m"
+            ));
+        }
+        if d.major().is_some_and(|m| m < -1) || d.minor().is_some_and(|m| m < -1) {
+            v.push(format!(
+                "linux.resources.devices[{i}]: major/minor must be -1 (any) or above"
+            ));
+        }
+    }
+    if let Some(m) = r.memory() {
+        for (f, val) in [
+            ("limit", m.limit()),
+            ("reservation", m.reservation()),
+            ("swap", m.swap()),
+        ] {
+            if val.is_some_and(|x| x < -1) {
+                v.push(format!(
+                    "linux.resources.memory.{f}: {} is below -1",
+                    val.unwrap_or_default()
+                ));
+            }
+        }
+        if let (Some(lim), Some(sw)) = (m.limit(), m.swap())
+            && lim > 0
+            && sw > 0
+            && sw < lim
+        {
+            v.push(format!(
+                "linux.resources.memory.swap: {sw} is below memory.limit {lim} (swap counts memory+swap)"
+            ));
+        }
+    }
+    if let Some(p) = r.pids()
+        && p.limit() < -1
+    {
+        v.push(format!(
+            "linux.resources.pids.limit: {} is below -1",
+            p.limit()
+        ));
+    }
+    if let Some(c) = r.cpu() {
+        if c.quota().is_some_and(|q| q < -1 || (0..1000).contains(&q)) {
+            v.push(format!(
+                "linux.resources.cpu.quota: {} must be -1 or at least 1000",
+                c.quota().unwrap_or_default()
+            ));
+        }
+        if c.period().is_some_and(|p| !(1000..=1_000_000).contains(&p)) {
+            v.push(format!(
+                "linux.resources.cpu.period: {} is outside 1000..1000000",
+                c.period().unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(b) = r.block_io()
+        && let Some(w) = b.weight()
+        && !(10..=1000).contains(&w)
+    {
+        v.push(format!(
+            "linux.resources.blockIO.weight: {w} is outside 10..1000"
+        ));
+    }
 }
 
 /// What `rt spec` writes: runc's template (terminal true, `sh`), with a rootless variant.

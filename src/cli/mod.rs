@@ -155,6 +155,11 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// Run a process in a running container
     Exec(Box<ExecArgs>),
+    /// Check a bundle against the runtime spec and this host; list every problem
+    Check {
+        /// The bundle directory (default: current directory)
+        bundle: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -301,6 +306,22 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
             let text = serde_json::to_string_pretty(&crate::spec::template(*rootless))?;
             std::fs::write(&path, text + "\n")
                 .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+        }
+        Command::Check { bundle } => {
+            let dir = bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+            let problems = crate::check::check(&dir);
+            for p in &problems {
+                emit(&format!("{p}\n"));
+            }
+            if problems.is_empty() {
+                return Ok(0);
+            }
+            eprintln!(
+                "rt check: {} problem(s) in {}",
+                problems.len(),
+                dir.join(crate::spec::CONFIG).display()
+            );
+            return Ok(1);
         }
         Command::Features => emit(&format!("{}\n", features::features_json())),
         Command::Pause { id } => c::pause(&root()?, id)?,

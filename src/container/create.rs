@@ -115,10 +115,26 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         systemd: o.systemd_cgroup,
         resources: resources.as_ref(),
     })?;
+    let cgroup_path = cg.path().to_path_buf();
+    let mut record = Record {
+        id: o.id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: timefmt::rfc3339_now(true),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path: Some(cgroup_path.clone()),
+        systemd_cgroup: o.systemd_cgroup,
+        config: spec.clone(),
+    };
+    // Crash safety: a record (pid 0, so "stopped") naming the cgroup exists before the cgroup
+    // does, so `delete -f` can clean up after an rt killed at any point of create.
+    record.save(&dir)?;
     cg.create().inspect_err(|_| {
         let _ = cg.destroy();
     })?;
-    let cgroup_path = cg.path().to_path_buf();
     rollback.cgroup = Some(cg);
     logging::debug("timeline: cgroup ready");
 
@@ -138,19 +154,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     )
     .map_err(sys_err(format!("open {}", fifo_path.display())))?;
 
-    let mut record = Record {
-        id: o.id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: timefmt::rfc3339_now(true),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup_path: Some(cgroup_path),
-        systemd_cgroup: o.systemd_cgroup,
-        config: spec.clone(),
-    };
     let draft = Container {
         record: record.clone(),
         dir: dir.clone(),

@@ -55,6 +55,8 @@ pub enum InitError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Tty(#[from] crate::tty::TtyError),
+    #[error(transparent)]
+    Lsm(#[from] crate::security::lsm::LsmError),
     #[error("{0}")]
     Config(String),
 }
@@ -88,6 +90,9 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         .process()
         .as_ref()
         .ok_or_else(|| InitError::Config("process: missing".into()))?;
+    // CVE-2019-5736: no container process may open our /proc/<pid>/exe until execve replaces
+    // rt's image (rt's main already did this; a library caller may not have).
+    crate::security::exe::set_non_dumpable().map_err(sys("prctl PR_SET_DUMPABLE 0"))?;
     // Step 1: rt has placed us in our cgroup and mapped our clone-time user namespace.
     chan.expect(Msg::Proceed)?;
 
@@ -262,6 +267,8 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     let set_groups = std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
+    // AppArmor profile and SELinux label for the execve (writable before the user switch).
+    crate::security::lsm::apply_exec_labels(process)?;
     if let Some(c) = process.capabilities() {
         crate::security::caps::apply_bounding(c)?;
     }
@@ -274,6 +281,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     }
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {:?} set in config.json", cwd)))?;
+    check_cwd_inside_root(cwd)?;
     let exe = setup::find_executable(&args[0], &env)?;
     if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
         listener = seccomp::install(f)?;
@@ -331,6 +339,24 @@ fn with_host_pid(state_json: &str) -> String {
         }
         _ => state_json.to_string(),
     }
+}
+
+/// CVE-2024-21626: a cwd such as /proc/self/fd/N (a host directory leaked as an fd) resolves
+/// outside the container's root; the kernel's getcwd then answers "(unreachable)/...". Refuse it,
+/// as runc does since 1.1.12.
+fn check_cwd_inside_root(cwd: &Path) -> Result<(), InitError> {
+    // glibc turns "(unreachable)" into ENOENT; check both shapes.
+    let outside = match nix::unistd::getcwd() {
+        Ok(now) => !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)"),
+        Err(nix::Error::ENOENT) => true,
+        Err(e) => return Err(sys("getcwd")(e)),
+    };
+    if outside {
+        return Err(InitError::Config(format!(
+            "process.cwd: {cwd:?} resolves outside the container's root"
+        )));
+    }
+    Ok(())
 }
 
 fn cstring(b: &[u8]) -> Result<CString, InitError> {

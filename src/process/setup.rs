@@ -45,6 +45,11 @@ fn resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     })
 }
 
+/// The setrlimit resource for an OCI rlimit type (used by `rt check`).
+pub fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
+    resource(&t.to_string())
+}
+
 pub fn rlimits(limits: &[PosixRlimit]) -> Result<(), SetupError> {
     for (i, l) in limits.iter().enumerate() {
         let name = l.typ().to_string();

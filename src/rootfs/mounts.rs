@@ -60,6 +60,23 @@ pub fn mount_one(
         };
         let meta = std::fs::metadata(&src)
             .map_err(|e| err(format!("bind source {}: {e}", src.display())))?;
+        // A fake procfs/sysfs (any directory bound where the container expects the kernel's
+        // view, or typed proc/sysfs) would let masked and read-only paths protect nothing.
+        let kernel_fs = match (typ, resolve::relative(dest).to_str()) {
+            ("proc", _) | (_, Some("proc")) => Some(("procfs", libc::PROC_SUPER_MAGIC)),
+            ("sysfs", _) | (_, Some("sys")) => Some(("sysfs", libc::SYSFS_MAGIC)),
+            _ => None,
+        };
+        if let Some((name, magic)) = kernel_fs {
+            let st = nix::sys::statfs::statfs(&src)
+                .map_err(|e| err(format!("statfs bind source {}: {e}", src.display())))?;
+            if st.filesystem_type().0 != magic {
+                return Err(err(format!(
+                    "bind source {} is not a {name}; refusing a fake {name}",
+                    src.display()
+                )));
+            }
+        }
         let create = if meta.is_dir() {
             Create::Dir
         } else {
@@ -100,7 +117,17 @@ pub fn mount_one(
         }
         _ => {}
     }
-    let data = opts.data_string();
+    let data = match typ {
+        // linux.mountLabel labels the container's own filesystems, not the kernel's views.
+        "proc" | "sysfs" | "mqueue" => opts.data_string(),
+        _ => crate::security::lsm::mount_data(
+            opts.data_string(),
+            ctx.spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref()),
+        ),
+    };
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     let tpath = fd_path(&target);
     let r = mount(Some(&source), &tpath, Some(typ), flags, data.as_deref());

@@ -1,2 +1,4 @@
 pub mod caps;
+pub mod exe;
+pub mod lsm;
 pub mod seccomp;

@@ -1,0 +1,261 @@
+//! Container escapes rt must not allow. Each test mounts the attack from inside a container (or
+//! its bundle) and checks the effect from the host: binary unchanged, canary unchanged, host
+//! mount table unchanged, the innocent process alive.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Command;
+
+fn host_mounts() -> String {
+    mountinfo(std::process::id() as i32)
+}
+
+/// CVE-2019-5736. A created container's init is still rt's image (waiting for `start`), with the
+/// container's own capabilities already. A second container sharing the host pid namespace and
+/// holding the same capabilities tries to open that init's /proc/<pid>/exe for reading (the first
+/// step of the attack) and writing, and its fd table. rt keeps init non-dumpable until execve, so
+/// every attempt is refused and the binary is unchanged. (rt's own process is out of reach too:
+/// a container lacks rt's full capability set, which ptrace_may_access requires.)
+#[test]
+fn cve_2019_5736_rt_binary_unreachable_through_proc_exe() {
+    let tmp = TempDir::new("exe");
+    // The victim runs from a copy, so even a successful attack cannot damage the build output.
+    let rt = tmp.path().join("rt");
+    fs::copy(rt_bin(), &rt).unwrap();
+    let before = fs::read(&rt).unwrap();
+    let root = TempDir::new("exe-root");
+    let rt_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&rt);
+        cmd.arg("--root").arg(root.path()).args(args);
+        let (child, out, err) = spawn_to_files(cmd, tmp.path());
+        wait_child(child, &out, &err, format!("rt {args:?}"), CMD_TIMEOUT)
+    };
+    let mut victim = Bundle::new();
+    victim.remove_namespace("pid").long_running();
+    victim.write();
+    let vid = unique_name("exe-victim");
+    rt_cmd(&["create", "--bundle", &victim.path_str(), &vid]).ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&rt_cmd(&["state", &vid]).ok().stdout).unwrap();
+    let vpid = state["pid"].as_i64().unwrap();
+    assert!(vpid > 0);
+
+    let mut b = Bundle::new();
+    b.remove_namespace("pid");
+    b.sh(&format!(
+        "p={vpid}; grep -q rt-test-exe-victim /proc/$p/cmdline && echo VISIBLE; \
+          (exec 3</proc/$p/exe) 2>/dev/null && echo OPENED-READ; \
+          (echo pwned >/proc/$p/exe) 2>/dev/null && echo OPENED-WRITE; \
+          readlink /proc/$p/exe && echo LINKED; \
+          for f in /proc/$p/fd/*; do (exec 3<$f) 2>/dev/null && echo FD-OPENED; done; \
+          echo done"
+    ));
+    let c = Container::new(b);
+    let o = c.run();
+    rt_cmd(&["delete", "-f", &vid]).ok();
+    o.ok();
+    assert!(o.stdout.contains("done"), "{o}");
+    assert!(
+        o.stdout.contains("VISIBLE"),
+        "the victim init is not visible, the test proves nothing: {o}"
+    );
+    for bad in ["OPENED-READ", "OPENED-WRITE", "LINKED", "FD-OPENED"] {
+        assert!(!o.stdout.contains(bad), "container reached rt: {bad}: {o}");
+    }
+    assert_eq!(fs::read(&rt).unwrap(), before, "rt binary changed");
+}
+
+/// CVE-2024-21626: rt started with host directories open on fds 5 and 7. None reaches the
+/// container, and a cwd of /proc/self/fd/7 (the host directory) is refused before the process
+/// runs.
+#[test]
+fn cve_2024_21626_no_host_fd_or_cwd_leaks() {
+    let host = TempDir::new("leak-host");
+    let canary = host.path().join("canary");
+    fs::write(&canary, "host").unwrap();
+    let run_with_fds = |b: &Bundle| {
+        b.write();
+        let root = TempDir::new("leak-root");
+        let scratch = TempDir::new("leak-scratch");
+        let id = unique_name("leak");
+        let script = format!(
+            "exec 5<{} 7<{}; exec {} --root {} run --bundle {} {}",
+            host.path().display(),
+            host.path().display(),
+            rt_bin().display(),
+            root.path().display(),
+            b.path().display(),
+            id
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", &script]);
+        let (child, out, err) = spawn_to_files(cmd, scratch.path());
+        let o = wait_child(child, &out, &err, script, CMD_TIMEOUT);
+        let left: Vec<_> = fs::read_dir(root.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "state left behind: {left:?}");
+        o
+    };
+    let mut b = Bundle::new();
+    b.sh("ls /proc/self/fd; ls /proc/self/fd/5/ /proc/self/fd/7/ 2>&1; echo done");
+    let o = run_with_fds(&b);
+    o.ok();
+    let fds: Vec<&str> = o.stdout.lines().take_while(|l| !l.contains('/')).collect();
+    assert!(o.stdout.contains("done"), "{o}");
+    assert!(!o.stdout.contains("canary"), "host dir listed: {o}");
+    for fd in &fds {
+        assert!(["0", "1", "2", "3"].contains(fd), "fd {fd} leaked: {o}");
+    }
+
+    let mut b = Bundle::new();
+    b.cwd("/proc/self/fd/7").sh("echo pwned > pwned; echo ran");
+    let o = run_with_fds(&b);
+    o.failed().stderr_has("process.cwd");
+    assert!(!o.stdout.contains("ran"), "{o}");
+    assert!(
+        !host.path().join("pwned").exists(),
+        "container wrote into the host dir"
+    );
+    assert_eq!(fs::read_to_string(&canary).unwrap(), "host");
+}
+
+/// CVE-2021-30465 and kin: /proc, a bind destination, a masked path and a read-only path that
+/// are symlinks to host paths (absolute) or to `/`. Everything resolves inside the rootfs: the
+/// host directory and the host mount table do not change.
+#[test]
+fn symlinked_mount_targets_stay_inside_the_rootfs() {
+    let host = TempDir::new("sym-host");
+    let canary = host.path().join("canary");
+    fs::write(&canary, "host").unwrap();
+    let hostdir = host.path().to_string_lossy().into_owned();
+    let src = TempDir::new("sym-src");
+    let before = host_mounts();
+
+    let mut b = Bundle::new();
+    let r = b.rootfs();
+    fs::remove_dir(r.join("proc")).unwrap();
+    symlink(&hostdir, r.join("proc")).unwrap();
+    symlink("/", r.join("mnt/toroot")).unwrap();
+    symlink(canary.to_string_lossy().as_ref(), r.join("etc/masked")).unwrap();
+    symlink(&hostdir, r.join("etc/ro")).unwrap();
+    b.add_mount(json!({"destination": "/mnt/toroot", "type": "bind",
+                       "source": src.path(), "options": ["rbind"]}));
+    b.add_mount(
+        json!({"destination": format!("{hostdir}/sub"), "type": "tmpfs",
+                       "source": "tmpfs"}),
+    );
+    b.masked_paths(&["/etc/masked", &canary.to_string_lossy()]);
+    b.readonly_paths(&["/etc/ro"]);
+    b.sh(&format!(
+        "echo x > {hostdir}/canary 2>/dev/null; touch /etc/ro/new 2>/dev/null; true"
+    ));
+    let c = Container::new(b);
+    let o = c.run();
+    // Whether rt runs it or refuses it, the host must be untouched.
+    assert!(!o.stderr.contains("panicked"), "{o}");
+    assert_eq!(fs::read_to_string(&canary).unwrap(), "host", "{o}");
+    let names: Vec<_> = fs::read_dir(host.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "host dir changed: {names:?} {o}");
+    // (Other suites may mount on this machine meanwhile: look only for our paths.)
+    let now = host_mounts();
+    for p in [
+        hostdir.as_str(),
+        &src.path().to_string_lossy(),
+        &c.bundle.path_str(),
+    ] {
+        assert!(!now.contains(p), "a mount of {p} reached the host: {o}");
+    }
+    let _ = before;
+}
+
+/// /proc must be a real procfs on a real directory: a file, a symlink to a file, and a "proc"
+/// that is a bind of an ordinary directory (a fake procfs that masks nothing) are refused.
+#[test]
+fn proc_and_sys_targets_must_be_real() {
+    let before = host_mounts();
+    // /proc a regular file
+    let b = Bundle::new();
+    fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    fs::write(b.rootfs().join("proc"), "").unwrap();
+    let c = Container::new(b);
+    c.run().failed().stderr_has("directory");
+    assert!(!c.state_dir_exists());
+    // /proc a symlink to a file inside the root
+    let b = Bundle::new();
+    fs::remove_dir(b.rootfs().join("proc")).unwrap();
+    symlink("/etc/passwd", b.rootfs().join("proc")).unwrap();
+    let c = Container::new(b);
+    c.run().failed().stderr_has("directory");
+    // /sys a symlink to a file
+    let b = Bundle::new();
+    fs::remove_dir(b.rootfs().join("sys")).unwrap();
+    symlink("/etc/group", b.rootfs().join("sys")).unwrap();
+    let c = Container::new(b);
+    c.run().failed().stderr_has("directory");
+    // fake procfs: a tmp dir bound as "proc"
+    let fake = TempDir::new("fakeproc");
+    fs::create_dir_all(fake.path().join("sys")).unwrap();
+    let mut b = Bundle::new();
+    b.remove_mount("/proc");
+    b.add_mount(
+        json!({"destination": "/proc", "type": "proc", "source": fake.path(),
+                       "options": ["rbind"]}),
+    );
+    let c = Container::new(b);
+    c.run().failed().stderr_has("fake procfs");
+    let mut b = Bundle::new();
+    b.remove_mount("/proc");
+    b.add_mount(
+        json!({"destination": "/proc", "type": "bind", "source": fake.path(),
+                       "options": ["rbind"]}),
+    );
+    let c = Container::new(b);
+    c.run().failed().stderr_has("fake procfs");
+    assert!(c.cgroup_dirs().is_empty());
+    let now = host_mounts();
+    assert!(
+        !now.contains(&*fake.path().to_string_lossy()),
+        "fake proc mounted on the host"
+    );
+    assert!(
+        !now.contains("rt-test-bundle"),
+        "a bundle mount reached the host"
+    );
+    let _ = (before, Path::new("/"));
+}
+
+/// A stopped container whose pid was reused: simulated by pointing state.json at a live `sleep`
+/// of ours (other start time). `kill` and `delete -f` must not signal it.
+#[test]
+fn pid_reuse_is_never_signalled() {
+    let mut b = Bundle::new();
+    b.long_running();
+    let mut c = Container::new(b);
+    c.create().ok();
+    let mut sleep = Command::new("/bin/sleep").arg("1000").spawn().unwrap();
+    let spid = sleep.id() as i32;
+    let state = c.root.path().join(&c.id).join("state.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    v["pid"] = json!(spid);
+    fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
+    assert_eq!(c.status(), "stopped");
+    c.kill(Some("KILL")).failed().stderr_has("not running");
+    c.rt(&["kill", &c.id, "TERM"]).failed();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(pid_alive(spid), "rt signalled a reused pid");
+    c.delete(true).ok();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(pid_alive(spid), "delete -f signalled a reused pid");
+    assert!(!c.state_dir_exists());
+    assert!(c.cgroup_dirs().is_empty());
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+}
