@@ -43,9 +43,6 @@ pub fn mount_one(
         .typ()
         .as_deref()
         .unwrap_or(if opts.is_bind() { "bind" } else { "" });
-    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(err("idmapped mounts are not supported by rt yet".into()));
-    }
     let is_bind = opts.is_bind() || typ == "bind";
     if typ.is_empty() && !is_bind {
         return Err(err("type is required for non-bind mounts".into()));
@@ -84,10 +81,20 @@ pub fn mount_one(
         };
         let target = resolve::open_in_root(root.as_fd(), dest, create)
             .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
-        let tpath = fd_path(&target);
-        let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        mount(Some(&src), &tpath, None::<&str>, bind, None::<&str>)
-            .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
+        if super::idmap::wanted(m) {
+            // rt made the idmapped copy before clone (idmap.rs): only attach it here.
+            let tree = ctx
+                .idmapped
+                .get(index)
+                .ok_or_else(|| err("idmapped mount was not prepared by rt before clone".into()))?;
+            super::idmap::attach(tree, target.as_fd())
+                .map_err(|e| err(format!("move_mount idmapped {}: {e}", src.display())))?;
+        } else {
+            let tpath = fd_path(&target);
+            let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+            mount(Some(&src), &tpath, None::<&str>, bind, None::<&str>)
+                .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
+        }
         // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
         // mount (reopened: the fd above still names the directory below it).
         let extra = opts.flags
