@@ -244,3 +244,59 @@ fn idmap_without_mappings_or_user_namespace_is_refused() {
         .stderr_has(&format!("mounts[{}]: idmapped", n - 2));
     assert!(c.root_entries().is_empty(), "{:?}", c.root_entries());
 }
+
+/// `idmap` on an rbind idmaps only the top mount of the copied tree; `ridmap` every mount in it
+/// (runc: open_tree AT_RECURSIVE for rbind, mount_setattr AT_RECURSIVE for ridmap). The
+/// submount is a tmpfs made in a private mount namespace that rt runs in (unshare wrapper), so
+/// the host's mount table is never touched. Also an idmapped bind of a single file.
+#[test]
+fn ridmap_reaches_submounts_and_idmap_does_not() {
+    let src = TempDir::new("idmap-src");
+    if !idmap_supported(src.path()) {
+        return;
+    }
+    let sub = src.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let top = src.path().join("top");
+    std::fs::write(&top, "x").unwrap();
+    let setup = format!(
+        "mount -t tmpfs rt-test-idmap {0} && echo x > {0}/f && exec \"$0\" \"$@\"",
+        sub.display()
+    );
+    let wrapper = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &setup,
+    ];
+    let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let mut b = Bundle::new();
+    for (dest, opt) in [("/mnt/idmap", "idmap"), ("/mnt/ridmap", "ridmap")] {
+        b.add_mount(json!({
+            "destination": dest, "type": "bind", "source": src.path(),
+            "options": ["rbind", opt], "uidMappings": map, "gidMappings": map,
+        }));
+    }
+    b.add_mount(json!({
+        "destination": "/mnt/file", "type": "bind", "source": top,
+        "options": ["bind"], "uidMappings": map, "gidMappings": map,
+    }))
+    .sh(
+        "stat -c %u /mnt/idmap/top /mnt/idmap/sub/f /mnt/ridmap/top /mnt/ridmap/sub/f \
+         /mnt/file",
+    );
+    let c = Container::new(b).wrapped(&wrapper);
+    let o = c.run();
+    o.ok();
+    assert_eq!(
+        o.stdout_lines(),
+        ["1000", "0", "1000", "1000", "1000"],
+        "{o}"
+    );
+    assert_eq!(owner(&top), (0, 0));
+    // The tmpfs lived only in the wrapper's mount namespace.
+    assert!(!sub.join("f").exists());
+}

@@ -55,8 +55,22 @@ pub fn mount_one(
         } else {
             ctx.bundle.join(&source)
         };
-        let meta = std::fs::metadata(&src)
-            .map_err(|e| err(format!("bind source {}: {e}", src.display())))?;
+        let idmapped = ctx.idmapped.get(index);
+        if idmapped.is_none() && super::idmap::wanted(m) {
+            return Err(err(
+                "idmapped mount was not prepared by rt before clone".into()
+            ));
+        }
+        // rt opened an idmapped source on the host; init, perhaps in a user namespace that may
+        // not reach the host path, asks the detached copy instead.
+        let is_dir = match idmapped {
+            Some(tree) => nix::sys::stat::fstat(tree)
+                .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                .map_err(|e| err(format!("stat idmapped bind source {}: {e}", src.display())))?,
+            None => std::fs::metadata(&src)
+                .map_err(|e| err(format!("bind source {}: {e}", src.display())))?
+                .is_dir(),
+        };
         // A fake procfs/sysfs (any directory bound where the container expects the kernel's
         // view, or typed proc/sysfs) would let masked and read-only paths protect nothing.
         let kernel_fs = match (typ, resolve::relative(dest).to_str()) {
@@ -74,19 +88,11 @@ pub fn mount_one(
                 )));
             }
         }
-        let create = if meta.is_dir() {
-            Create::Dir
-        } else {
-            Create::File
-        };
+        let create = if is_dir { Create::Dir } else { Create::File };
         let target = resolve::open_in_root(root.as_fd(), dest, create)
             .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
-        if super::idmap::wanted(m) {
+        if let Some(tree) = idmapped {
             // rt made the idmapped copy before clone (idmap.rs): only attach it here.
-            let tree = ctx
-                .idmapped
-                .get(index)
-                .ok_or_else(|| err("idmapped mount was not prepared by rt before clone".into()))?;
             super::idmap::attach(tree, target.as_fd())
                 .map_err(|e| err(format!("move_mount idmapped {}: {e}", src.display())))?;
         } else {
