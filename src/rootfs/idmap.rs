@@ -160,6 +160,23 @@ pub fn problems(spec: &Spec) -> Vec<String> {
                 if end(map.host_id()) > 1 << 32 || end(map.container_id()) > 1 << 32 {
                     v.push(format!("mounts[{i}].{name}[{j}]: range overflows 32 bits"));
                 }
+                // The kernel refuses overlapping ranges in a map (EINVAL writing it).
+                let overlap = |a: u32, b: u32, sa: u32, sb: u32| {
+                    u64::from(a) < u64::from(b) + u64::from(sb)
+                        && u64::from(b) < u64::from(a) + u64::from(sa)
+                };
+                for (k, o) in maps.iter().flatten().take(j).enumerate() {
+                    if overlap(map.container_id(), o.container_id(), map.size(), o.size()) {
+                        v.push(format!(
+                            "mounts[{i}].{name}[{j}].containerID: overlaps mounts[{i}].{name}[{k}]"
+                        ));
+                    }
+                    if overlap(map.host_id(), o.host_id(), map.size(), o.size()) {
+                        v.push(format!(
+                            "mounts[{i}].{name}[{j}].hostID: overlaps mounts[{i}].{name}[{k}]"
+                        ));
+                    }
+                }
             }
         }
     }
@@ -410,6 +427,10 @@ mod tests {
                  "uidMappings": maps(0, 1, 1)},
                 {"destination": "/c", "type": "bind", "source": "/s", "options": ["bind"],
                  "uidMappings": maps(0, 1, 0), "gidMappings": maps(0, 1, 1)},
+                {"destination": "/d", "type": "bind", "source": "/s", "options": ["bind"],
+                 "uidMappings": maps(0, 1, 1),
+                 "gidMappings": [{"containerID": 0, "hostID": 10, "size": 5},
+                                 {"containerID": 3, "hostID": 20, "size": 1}]},
             ]),
             json!({"namespaces": [{"type": "mount"}]}),
         );
@@ -421,6 +442,8 @@ mod tests {
                 "mounts[1].gidMappings: an idmapped mount needs both uidMappings and gidMappings"
                     .to_string(),
                 "mounts[2].uidMappings[0].size: must not be 0".to_string(),
+                "mounts[3].gidMappings[1].containerID: overlaps mounts[3].gidMappings[0]"
+                    .to_string(),
             ]
         );
     }
