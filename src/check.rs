@@ -180,18 +180,6 @@ fn host_problems(spec: &Spec, rootfs: Option<&Path>) -> Vec<String> {
             ));
         }
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let idmap = m
-            .options()
-            .iter()
-            .flatten()
-            .any(|o| o == "idmap" || o == "ridmap");
-        if idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            v.push(format!(
-                "mounts[{i}]: idmapped mounts are not supported by rt yet"
-            ));
-        }
-    }
     if let (Some(rootfs), Some(p)) = (rootfs, process)
         && let Some(arg0) = p.args().as_ref().and_then(|a| a.first())
         && !arg0.is_empty()

@@ -229,6 +229,7 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
             }
         }
     }
+    v.extend(crate::rootfs::idmap::problems(spec));
     if let Some(h) = spec.hooks() {
         let kinds = [
             ("prestart", h.prestart()),

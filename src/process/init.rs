@@ -66,9 +66,10 @@ fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
     move |source| InitError::Sys { what, source }
 }
 
-/// Never returns: execs the container process or exits.
-pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
-    let err = match init(cfg, chan) {
+/// Never returns: execs the container process or exits. `idmapped`: the idmapped mounts rt made
+/// before clone, inherited as fds.
+pub fn run(cfg: &InitConfig, idmapped: &rootfs::idmap::IdmappedMounts, chan: &Channel) -> ! {
+    let err = match init(cfg, idmapped, chan) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -83,7 +84,11 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> ! {
 
 enum Never {}
 
-fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
+fn init(
+    cfg: &InitConfig,
+    idmapped: &rootfs::idmap::IdmappedMounts,
+    chan: &Channel,
+) -> Result<Never, InitError> {
     let spec = cfg.spec;
     let plan = cfg.plan;
     let process = spec
@@ -165,6 +170,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
                     .join
                     .iter()
                     .any(|(t, _)| *t == LinuxNamespaceType::User),
+            idmapped,
         })?;
     }
     if cfg.runtime_hooks {

@@ -32,6 +32,8 @@ pub enum SpawnError {
     Maps(std::io::Error),
     #[error("{0}")]
     Parent(String),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
 }
 
 pub struct Spawned {
@@ -61,8 +63,11 @@ pub fn spawn(
         Some(cg) => cg.add_task(pid),
         None => Ok(()),
     };
+    // Idmapped mounts need rights over the source's superblock that init in a user namespace
+    // lacks: rt makes them now, while single-threaded and still root, and init inherits the fds.
+    let idmapped = crate::rootfs::idmap::prepare(spec, cfg.bundle)?;
     let (spawned, _chan) = spawn_with(cfg.plan, spec, cgroup_fd, &place, callbacks, |chan| {
-        init::run(cfg, chan)
+        init::run(cfg, &idmapped, chan)
     })?;
     Ok(spawned)
 }

@@ -3,6 +3,7 @@
 //! (after pivot_root: masked and read-only paths, read-only root).
 
 mod devices;
+pub mod idmap;
 mod mounts;
 pub mod options;
 mod paths;
@@ -50,6 +51,8 @@ pub struct RootfsContext<'a> {
     pub bundle: &'a Path,
     /// mknod is not allowed in a user namespace: devices are bind-mounted from the host then.
     pub in_userns: bool,
+    /// Idmapped mounts rt made before clone (idmap.rs), attached here by config index.
+    pub idmapped: &'a idmap::IdmappedMounts,
 }
 
 /// Everything before pivot_root. Runs in init's new mount namespace.

@@ -43,9 +43,6 @@ pub fn mount_one(
         .typ()
         .as_deref()
         .unwrap_or(if opts.is_bind() { "bind" } else { "" });
-    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(err("idmapped mounts are not supported by rt yet".into()));
-    }
     let is_bind = opts.is_bind() || typ == "bind";
     if typ.is_empty() && !is_bind {
         return Err(err("type is required for non-bind mounts".into()));
@@ -58,8 +55,22 @@ pub fn mount_one(
         } else {
             ctx.bundle.join(&source)
         };
-        let meta = std::fs::metadata(&src)
-            .map_err(|e| err(format!("bind source {}: {e}", src.display())))?;
+        let idmapped = ctx.idmapped.get(index);
+        if idmapped.is_none() && super::idmap::wanted(m) {
+            return Err(err(
+                "idmapped mount was not prepared by rt before clone".into()
+            ));
+        }
+        // rt opened an idmapped source on the host; init, perhaps in a user namespace that may
+        // not reach the host path, asks the detached copy instead.
+        let is_dir = match idmapped {
+            Some(tree) => nix::sys::stat::fstat(tree)
+                .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+                .map_err(|e| err(format!("stat idmapped bind source {}: {e}", src.display())))?,
+            None => std::fs::metadata(&src)
+                .map_err(|e| err(format!("bind source {}: {e}", src.display())))?
+                .is_dir(),
+        };
         // A fake procfs/sysfs (any directory bound where the container expects the kernel's
         // view, or typed proc/sysfs) would let masked and read-only paths protect nothing.
         let kernel_fs = match (typ, resolve::relative(dest).to_str()) {
@@ -77,17 +88,19 @@ pub fn mount_one(
                 )));
             }
         }
-        let create = if meta.is_dir() {
-            Create::Dir
-        } else {
-            Create::File
-        };
+        let create = if is_dir { Create::Dir } else { Create::File };
         let target = resolve::open_in_root(root.as_fd(), dest, create)
             .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
-        let tpath = fd_path(&target);
-        let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        mount(Some(&src), &tpath, None::<&str>, bind, None::<&str>)
-            .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
+        if let Some(tree) = idmapped {
+            // rt made the idmapped copy before clone (idmap.rs): only attach it here.
+            super::idmap::attach(tree, target.as_fd())
+                .map_err(|e| err(format!("move_mount idmapped {}: {e}", src.display())))?;
+        } else {
+            let tpath = fd_path(&target);
+            let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+            mount(Some(&src), &tpath, None::<&str>, bind, None::<&str>)
+                .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
+        }
         // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
         // mount (reopened: the fd above still names the directory below it).
         let extra = opts.flags

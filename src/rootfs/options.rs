@@ -29,6 +29,8 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// `idmap`/`ridmap` asked for.
     pub idmap: bool,
+    /// `ridmap`: the idmapping applies to every mount of an rbind tree, not just the top one.
+    pub idmap_recursive: bool,
 }
 
 impl Default for MountOptions {
@@ -41,6 +43,7 @@ impl Default for MountOptions {
             rec_clear: 0,
             data: Vec::new(),
             idmap: false,
+            idmap_recursive: false,
         }
     }
 }
@@ -83,6 +86,7 @@ pub fn parse(options: &[String]) -> MountOptions {
             }
         } else if opt == "idmap" || opt == "ridmap" {
             o.idmap = true;
+            o.idmap_recursive = opt == "ridmap";
         } else if opt == "bind" {
             o.flags |= MsFlags::MS_BIND;
         } else if opt == "rbind" {
@@ -197,6 +201,7 @@ pub fn known_options() -> Vec<&'static str> {
         "relatime",
         "remount",
         "rexec",
+        "ridmap",
         "rnoatime",
         "rnodev",
         "rnodiratime",
@@ -280,6 +285,8 @@ mod tests {
     #[test]
     fn idmap_is_recognised() {
         assert!(p(&["bind", "idmap"]).idmap);
+        assert!(!p(&["bind", "idmap"]).idmap_recursive);
+        assert!(p(&["rbind", "ridmap"]).idmap_recursive);
         assert!(!p(&["bind"]).idmap);
     }
 }
