@@ -7,6 +7,7 @@ use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 fn main() {
+    logging::start_clock();
     let args = cli::normalize(std::env::args().collect());
     let parsed = match Cli::try_parse_from(&args) {
         Ok(c) => c,
@@ -28,6 +29,7 @@ fn main() {
         eprintln!("open log file: {e}");
         std::process::exit(1);
     }
+    logging::timeline("parse");
     let code = match cli::dispatch(&parsed) {
         Ok(c) => c,
         Err(e) => {

@@ -62,7 +62,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let bundle = std::fs::canonicalize(o.bundle)
         .map_err(io_err(format!("bundle {}", o.bundle.display())))?;
     let spec = spec::load(&bundle)?;
-    logging::debug("timeline: config parsed");
+    logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
     let process = spec
         .process()
@@ -89,7 +89,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
-    logging::debug("timeline: planned");
+    logging::timeline("plan");
 
     let dir = root.claim(o.id)?;
     let mut rollback = Rollback {
@@ -110,7 +110,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     })?;
     let cgroup_path = cg.path().to_path_buf();
     rollback.cgroup = Some(cg);
-    logging::debug("timeline: cgroup ready");
+    logging::timeline("cgroup");
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
@@ -168,14 +168,15 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         draft,
         compiled: compiled.as_ref(),
     };
-    logging::debug("timeline: clone");
+    logging::timeline("clone");
     let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb)?;
-    logging::debug("timeline: init ready");
+    logging::timeline("init ready");
     drop(fifo);
 
     record.pid = spawned.pid;
     record.pid_start_time = crate::procfs::start_time(spawned.pid).unwrap_or(0);
     record.save(&dir)?;
+    logging::timeline("state saved");
     let mut console = spawned.console;
     if let (Some(sock), Some(master)) = (o.console_socket, console.as_ref()) {
         crate::tty::send_to_socket(sock, master.as_fd())?;

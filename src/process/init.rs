@@ -90,6 +90,8 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         .ok_or_else(|| InitError::Config("process: missing".into()))?;
     // Step 1: rt has placed us in our cgroup and mapped our clone-time user namespace.
     chan.expect(Msg::Proceed)?;
+    // Timeline lines from here on come from init (same log/stderr, same time origin).
+    crate::logging::timeline("init: proceed");
 
     // Step 2: enter and create namespaces as planned.
     let join_fds = plan
@@ -143,6 +145,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     }
 
     nix::unistd::setsid().map_err(sys("setsid"))?;
+    crate::logging::timeline("init: namespaces");
     let has_mnt_ns = spec
         .linux()
         .as_ref()
@@ -162,6 +165,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
                     .any(|(t, _)| *t == LinuxNamespaceType::User),
         })?;
     }
+    crate::logging::timeline("init: mounts");
     if cfg.runtime_hooks {
         chan.send(&Msg::Hooks)?;
         chan.expect(Msg::HooksDone)?;
@@ -176,6 +180,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
     }
+    crate::logging::timeline("init: pivot");
 
     // Step 4: the terminal, from the container's own devpts.
     if process.terminal() == Some(true) {
@@ -275,6 +280,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
     if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
         listener = seccomp::install(f)?;
     }
+    crate::logging::timeline("init: seccomp, user, caps");
     // Step 6: the notify listener goes to rt, which hands it to listenerPath.
     if let Some(l) = &listener {
         chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
@@ -304,6 +310,7 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
             crate::hooks::run_all("startContainer", h, &cfg.state_json)?;
         }
     }
+    crate::logging::timeline("init: exec");
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
         .err()
         .unwrap_or(nix::Error::UnknownErrno);
