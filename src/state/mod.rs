@@ -117,7 +117,13 @@ impl Root {
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NotExist),
             Err(e) => return Err(io("read", &path)(e)),
         };
-        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path, source })
+        // Through serde_path_to_error like config.json (spec::parse), so the large Spec
+        // deserializer is compiled once for both instead of once per deserializer type.
+        let de = &mut serde_json::Deserializer::from_slice(&data);
+        serde_path_to_error::deserialize(de).map_err(|e| StateError::Corrupt {
+            path,
+            source: e.into_inner(),
+        })
     }
 
     /// Ids of every container with a state file, sorted.
