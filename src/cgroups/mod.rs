@@ -105,14 +105,14 @@ pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
     if cfg.systemd {
         return Err(CgroupError::SystemdNotSupported);
     }
-    let fs = CgroupFs::detect()?;
-    let m = FsManager::new(fs, cfg.cgroups_path, cfg.id, cfg.resources.cloned())?;
+    let m = FsManager::new(host_fs()?, cfg.cgroups_path, cfg.id, cfg.resources.cloned())?;
     Ok(Box::new(m))
 }
 
 /// The host's cgroup layout, read once per process: it does not change while one rt command
 /// runs, and `list`/`state` with thousands of running containers would otherwise re-read
-/// /proc/self/mountinfo for every container just to check its freezer state.
+/// /proc/self/mountinfo for every container just to check its freezer state (and `run`
+/// would read it twice: at create and at delete).
 fn host_fs() -> Result<CgroupFs> {
     static HOST: OnceLock<CgroupFs> = OnceLock::new();
     if let Some(fs) = HOST.get() {

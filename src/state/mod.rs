@@ -152,7 +152,7 @@ impl Root {
 }
 
 impl Record {
-    /// Write state.json as tmp + fsync + rename so a reader never sees half a file.
+    /// Write state.json as tmp + rename so a reader never sees half a file.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
         let data = serde_json::to_vec(self).map_err(|source| StateError::Corrupt {
             path: dir.join(STATE_FILE),
@@ -162,7 +162,7 @@ impl Record {
     }
 }
 
-/// tmp + fsync + rename in the target's directory.
+/// tmp + rename in the target's directory.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp{}", std::process::id()));
@@ -175,8 +175,10 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateErro
         .custom_flags(libc::O_CLOEXEC)
         .open(&tmp)
         .map_err(io("create", &tmp))?;
+    // No fsync: rename alone keeps readers from seeing half a file, and durability across a
+    // crash buys nothing here: the processes a state file describes do not survive a reboot
+    // either. On a disk-backed --root fsync cost a journal commit on every create.
     f.write_all(data).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("fsync", &tmp))?;
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
         io("rename", path)(e)
