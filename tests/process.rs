@@ -260,3 +260,17 @@ fn no_new_privileges_off() {
         ["NoNewPrivs:", "0"]
     );
 }
+
+#[test]
+fn sigpipe_is_not_ignored_in_the_container() {
+    // rt itself runs with SIGPIPE ignored (Rust's default); that must not leak into the
+    // container through execve.
+    let mut b = Bundle::new();
+    b.sh("grep SigIgn /proc/self/status");
+    let c = Container::new(b);
+    let o = c.run();
+    o.ok();
+    let hex = o.stdout.split_whitespace().nth(1).expect("SigIgn line");
+    let mask = u64::from_str_radix(hex, 16).expect("hex mask");
+    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "{o}");
+}

@@ -311,6 +311,11 @@ fn init(cfg: &InitConfig, chan: &Channel) -> Result<Never, InitError> {
         }
     }
     crate::logging::timeline("init: exec");
+    // Rust's runtime set SIGPIPE to ignored in rt, and an ignored signal stays ignored across
+    // execve: the container would start with SIGPIPE ignored, unlike under runc.
+    // SAFETY: restoring the default disposition installs no handler; this child is
+    // single-threaded and execs next.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
         .err()
         .unwrap_or(nix::Error::UnknownErrno);
