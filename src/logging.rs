@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use crate::timefmt;
 
@@ -40,6 +41,15 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Time zero of the startup timeline. Set first thing in main; the init child inherits it with
+/// the rest of memory at clone, so its phases are measured from the same origin.
+static START: OnceLock<Instant> = OnceLock::new();
+
+/// Call as early as possible in main: `timeline` offsets are measured from here.
+pub fn start_clock() {
+    let _ = START.set(Instant::now());
+}
 
 /// Set up the process-wide logger; `--log` is opened O_APPEND because one log.json is shared by
 /// every call a shim makes. The fd is CLOEXEC so containers never inherit it.
@@ -98,6 +108,16 @@ pub fn log(level: Level, msg: &str) {
 
 pub fn debug(msg: &str) {
     log(Level::Debug, msg)
+}
+
+/// One step of the startup timeline (`timeline +123us phase`), so `--debug` shows where the
+/// time of create/run goes. Without --debug this is one atomic load and a compare.
+pub fn timeline(phase: &str) {
+    if !enabled(Level::Debug) {
+        return;
+    }
+    let us = START.get().map_or(0, |s| s.elapsed().as_micros());
+    debug(&format!("timeline +{us}us {phase}"));
 }
 
 pub fn warn(msg: &str) {

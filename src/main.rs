@@ -7,6 +7,7 @@ use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 fn main() {
+    logging::start_clock();
     // CVE-2019-5736: before anything else, make rt's /proc/<pid>/exe unreachable to containers.
     let _ = rt::security::exe::set_non_dumpable();
     let args = cli::normalize(std::env::args().collect());
@@ -30,6 +31,7 @@ fn main() {
         eprintln!("open log file: {e}");
         std::process::exit(1);
     }
+    logging::timeline("parse");
     let code = match cli::dispatch(&parsed) {
         Ok(c) => c,
         Err(e) => {

@@ -610,6 +610,23 @@ mod tests {
     }
 
     #[test]
+    fn exec_cpu_affinity_is_still_validated() {
+        // oci-spec checks this field with a regex; rt links regex-lite in place of regex
+        // (vendor/regex), which must accept and reject the same CPU lists.
+        for ok in ["0", "0-3", "0-3,7", "1,2,10-12"] {
+            let mut v = template(false);
+            v["process"]["execCPUAffinity"] = serde_json::json!({"initial": ok, "final": ok});
+            assert!(parse(v.to_string().as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "0-", "1,,2", "0 -3"] {
+            let mut v = template(false);
+            v["process"]["execCPUAffinity"] = serde_json::json!({"final": bad});
+            let (field, _) = parse(v.to_string().as_bytes()).unwrap_err();
+            assert_eq!(field, "process.execCPUAffinity.final", "{bad:?}");
+        }
+    }
+
+    #[test]
     fn validation_names_fields() {
         let dir = std::env::temp_dir().join(format!("rt-spec-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("rootfs")).unwrap();

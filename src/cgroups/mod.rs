@@ -6,6 +6,7 @@
 
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use oci_spec::runtime::LinuxResources;
 
@@ -104,9 +105,21 @@ pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
     if cfg.systemd {
         return Err(CgroupError::SystemdNotSupported);
     }
-    let fs = CgroupFs::detect()?;
-    let m = FsManager::new(fs, cfg.cgroups_path, cfg.id, cfg.resources.cloned())?;
+    let m = FsManager::new(host_fs()?, cfg.cgroups_path, cfg.id, cfg.resources.cloned())?;
     Ok(Box::new(m))
+}
+
+/// The host's cgroup layout, read once per process: it does not change while one rt command
+/// runs, and `list`/`state` with thousands of running containers would otherwise re-read
+/// /proc/self/mountinfo for every container just to check its freezer state (and `run`
+/// would read it twice: at create and at delete).
+fn host_fs() -> Result<CgroupFs> {
+    static HOST: OnceLock<CgroupFs> = OnceLock::new();
+    if let Some(fs) = HOST.get() {
+        return Ok(fs.clone());
+    }
+    let fs = CgroupFs::detect()?;
+    Ok(HOST.get_or_init(|| fs).clone())
 }
 
 /// A manager for an existing container's cgroup, from the path saved in state.json.
@@ -114,7 +127,6 @@ pub fn load_manager(path: &Path, systemd: bool) -> Result<Box<dyn Manager>> {
     if systemd {
         return Err(CgroupError::SystemdNotSupported);
     }
-    let fs = CgroupFs::detect()?;
-    let m = FsManager::load(fs, path)?;
+    let m = FsManager::load(host_fs()?, path)?;
     Ok(Box::new(m))
 }

@@ -68,7 +68,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let bundle = std::fs::canonicalize(o.bundle)
         .map_err(io_err(format!("bundle {}", o.bundle.display())))?;
     let spec = spec::load(&bundle)?;
-    logging::debug("timeline: config parsed");
+    logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
     let process = spec
         .process()
@@ -95,7 +95,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
-    logging::debug("timeline: planned");
+    logging::timeline("plan");
 
     let dir = root.claim(o.id)?;
     let mut rollback = Rollback {
@@ -136,7 +136,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         let _ = cg.destroy();
     })?;
     rollback.cgroup = Some(cg);
-    logging::debug("timeline: cgroup ready");
+    logging::timeline("cgroup");
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
@@ -194,7 +194,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         compiled: compiled.as_ref(),
         hooks_started: false,
     };
-    logging::debug("timeline: clone");
+    logging::timeline("clone");
     let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb);
     if spawned.is_err()
         && cb.hooks_started
@@ -203,12 +203,13 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         rollback.poststop = Some((h, cb.draft.hook_state(Status::Stopped)));
     }
     let spawned = spawned?;
-    logging::debug("timeline: init ready");
+    logging::timeline("init ready");
     drop(fifo);
 
     record.pid = spawned.pid;
     record.pid_start_time = crate::procfs::start_time(spawned.pid).unwrap_or(0);
     record.save(&dir)?;
+    logging::timeline("state saved");
     let mut console = spawned.console;
     if let (Some(sock), Some(master)) = (o.console_socket, console.as_ref()) {
         crate::tty::send_to_socket(sock, master.as_fd())?;

@@ -1,26 +1,35 @@
 //! `list [-f table|json] [-q]`.
 
-use super::{Container, Result};
-use crate::state::Root;
+use super::{OCI_VERSION, Result, StateView, Status, derive_status};
+use crate::state::{Root, Summary};
 
 pub fn list(root: &Root, format_json: bool, quiet: bool) -> Result<String> {
     let mut containers = Vec::new();
     for id in root.ids()? {
-        // A container deleted meanwhile simply isn't listed.
-        if let Ok(c) = Container::load(root, &id) {
+        // A container deleted meanwhile simply isn't listed. Only the summary is read: the
+        // config in each state.json is not needed here and was most of list's cost.
+        if let Ok(c) = root.load_summary(&id) {
             containers.push(c);
         }
     }
     if quiet {
-        return Ok(containers
-            .iter()
-            .map(|c| format!("{}\n", c.record.id))
-            .collect());
+        return Ok(containers.iter().map(|c| format!("{}\n", c.id)).collect());
     }
-    let views: Vec<_> = containers.iter().map(|c| (c, c.status())).collect();
+    let views: Vec<StateView> = containers
+        .iter()
+        .map(|c| {
+            let status = derive_status(
+                c.pid,
+                c.pid_start_time,
+                &root.dir(&c.id),
+                c.cgroup_path.as_deref(),
+                c.systemd_cgroup,
+            );
+            view(c, status)
+        })
+        .collect();
     if format_json {
-        let v: Vec<_> = views.iter().map(|(c, s)| c.view(*s)).collect();
-        return Ok(serde_json::to_string(&v).unwrap_or_else(|_| "[]".into()) + "\n");
+        return Ok(serde_json::to_string(&views).unwrap_or_else(|_| "[]".into()) + "\n");
     }
     let mut rows = vec![[
         "ID".to_string(),
@@ -30,8 +39,7 @@ pub fn list(root: &Root, format_json: bool, quiet: bool) -> Result<String> {
         "CREATED".into(),
         "OWNER".into(),
     ]];
-    for (c, s) in &views {
-        let v = c.view(*s);
+    for v in &views {
         rows.push([
             v.id.to_string(),
             v.pid.to_string(),
@@ -46,6 +54,21 @@ pub fn list(root: &Root, format_json: bool, quiet: bool) -> Result<String> {
         ]);
     }
     Ok(table(&rows))
+}
+
+/// Same fields as `Container::view`, from a summary.
+pub(super) fn view(c: &Summary, status: Status) -> StateView<'_> {
+    StateView {
+        oci_version: OCI_VERSION,
+        id: &c.id,
+        pid: if status == Status::Stopped { 0 } else { c.pid },
+        status,
+        bundle: &c.bundle,
+        rootfs: &c.rootfs,
+        created: &c.created,
+        annotations: &c.annotations,
+        owner: &c.owner,
+    }
 }
 
 /// Columns padded like Go's tabwriter with padding 3, as runc prints them.

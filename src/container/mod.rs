@@ -159,17 +159,7 @@ impl Container {
 
     /// Is the recorded init still the same process? A recycled pid has another start time.
     pub fn init_alive(&self) -> bool {
-        let pid = self.record.pid;
-        if pid <= 0 {
-            return false;
-        }
-        match crate::procfs::start_time(pid) {
-            Some(t) if t == self.record.pid_start_time => !matches!(
-                crate::procfs::state_letter(pid),
-                Some('Z') | Some('X') | None
-            ),
-            _ => false,
-        }
+        init_alive(self.record.pid, self.record.pid_start_time)
     }
 
     pub fn cgroup(&self) -> Option<Box<dyn Manager>> {
@@ -178,19 +168,14 @@ impl Container {
     }
 
     pub fn status(&self) -> Status {
-        if !self.init_alive() {
-            return Status::Stopped;
-        }
-        if self.dir.join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
-        if self
-            .cgroup()
-            .is_some_and(|c| c.is_frozen().unwrap_or(false))
-        {
-            return Status::Paused;
-        }
-        Status::Running
+        let r = &self.record;
+        derive_status(
+            r.pid,
+            r.pid_start_time,
+            &self.dir,
+            r.cgroup_path.as_deref(),
+            r.systemd_cgroup,
+        )
     }
 
     pub fn view(&self, status: Status) -> StateView<'_> {
@@ -226,9 +211,55 @@ impl Container {
     }
 }
 
+/// Is `pid` still the process that started at `start_time`? A recycled pid has another one.
+pub(crate) fn init_alive(pid: i32, start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match crate::procfs::start_time(pid) {
+        Some(t) if t == start_time => !matches!(
+            crate::procfs::state_letter(pid),
+            Some('Z') | Some('X') | None
+        ),
+        _ => false,
+    }
+}
+
+/// Status from the kernel, cheapest check first: a stopped or created container never
+/// loads a cgroup manager; only a running one reads its freezer state.
+pub(crate) fn derive_status(
+    pid: i32,
+    start_time: u64,
+    dir: &std::path::Path,
+    cgroup_path: Option<&std::path::Path>,
+    systemd: bool,
+) -> Status {
+    if !init_alive(pid, start_time) {
+        return Status::Stopped;
+    }
+    if dir.join(EXEC_FIFO).exists() {
+        return Status::Created;
+    }
+    if cgroup_path
+        .and_then(|p| cgroups::load_manager(p, systemd).ok())
+        .is_some_and(|c| c.is_frozen().unwrap_or(false))
+    {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
 /// `state ID`: runc prints the state indented.
 pub fn state(root: &Root, id: &str) -> Result<String> {
-    let c = Container::load(root, id)?;
-    let v = c.view(c.status());
+    // The summary suffices (no config parse): shims call `state` often.
+    let c = root.load_summary(id)?;
+    let status = derive_status(
+        c.pid,
+        c.pid_start_time,
+        &root.dir(id),
+        c.cgroup_path.as_deref(),
+        c.systemd_cgroup,
+    );
+    let v = list::view(&c, status);
     serde_json::to_string_pretty(&v).map_err(|e| ContainerError::Usage(e.to_string()))
 }

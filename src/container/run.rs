@@ -41,8 +41,10 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
         return Ok(0);
     }
     let code = wait_foreground(c.record.pid, &mask, created.console)?;
+    crate::logging::timeline("exited");
     if !o.keep {
         delete::delete(root, &c.record.id, true)?;
+        crate::logging::timeline("deleted");
     }
     Ok(code)
 }

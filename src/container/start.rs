@@ -59,7 +59,7 @@ pub(crate) fn start_loaded(c: &Container) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
-    logging::debug("timeline: started");
+    logging::timeline("started");
     if let Some(h) = c.hooks().and_then(|h| h.poststart().clone()) {
         // The spec makes poststart failures warnings, not errors.
         hooks::run_all_warn("poststart", &h, &c.hook_state(Status::Running));

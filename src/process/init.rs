@@ -100,6 +100,8 @@ fn init(
     crate::security::exe::set_non_dumpable().map_err(sys("prctl PR_SET_DUMPABLE 0"))?;
     // Step 1: rt has placed us in our cgroup and mapped our clone-time user namespace.
     chan.expect(Msg::Proceed)?;
+    // Timeline lines from here on come from init (same log/stderr, same time origin).
+    crate::logging::timeline("init: proceed");
 
     // Step 2: enter and create namespaces as planned.
     let join_fds = plan
@@ -153,6 +155,7 @@ fn init(
     }
 
     nix::unistd::setsid().map_err(sys("setsid"))?;
+    crate::logging::timeline("init: namespaces");
     let has_mnt_ns = spec
         .linux()
         .as_ref()
@@ -173,6 +176,7 @@ fn init(
             idmapped,
         })?;
     }
+    crate::logging::timeline("init: mounts");
     if cfg.runtime_hooks {
         chan.send(&Msg::Hooks)?;
         chan.expect(Msg::HooksDone)?;
@@ -190,6 +194,7 @@ fn init(
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
     }
+    crate::logging::timeline("init: pivot");
 
     // Step 4: the terminal, from the container's own devpts.
     if process.terminal() == Some(true) {
@@ -292,6 +297,7 @@ fn init(
     if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
         listener = seccomp::install(f)?;
     }
+    crate::logging::timeline("init: seccomp, user, caps");
     // Step 6: the notify listener goes to rt, which hands it to listenerPath.
     if let Some(l) = &listener {
         chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
@@ -326,6 +332,7 @@ fn init(
         }
         nix::unistd::write(&started, b"0").map_err(sys("write exec fifo"))?;
     }
+    crate::logging::timeline("init: exec");
     setup::reset_signals();
     let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
         .err()
