@@ -259,3 +259,32 @@ fn pid_reuse_is_never_signalled() {
     let _ = sleep.kill();
     let _ = sleep.wait();
 }
+
+/// CVE-2024-21626 through `exec` (where runc's attack came in): rt exec holding a host
+/// directory on fd 7 with `--cwd /proc/self/fd/7` must refuse, and nothing is written there.
+#[test]
+fn cve_2024_21626_exec_cwd_through_leaked_fd_is_refused() {
+    let host = TempDir::new("leak-exec-host");
+    let mut b = Bundle::new();
+    b.long_running();
+    let mut c = Container::new(b);
+    c.create_and_start();
+    let scratch = TempDir::new("leak-exec-scratch");
+    let script = format!(
+        "exec 7<{}; exec {} --root {} exec --cwd /proc/self/fd/7 {} sh -c 'echo pwned > pwned; echo ran'",
+        host.path().display(),
+        rt_bin().display(),
+        c.root.path().display(),
+        c.id
+    );
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", &script]);
+    let (child, out, err) = spawn_to_files(cmd, scratch.path());
+    let o = wait_child(child, &out, &err, script, CMD_TIMEOUT);
+    o.failed().stderr_has("process.cwd");
+    assert!(!o.stdout.contains("ran"), "{o}");
+    assert!(
+        !host.path().join("pwned").exists(),
+        "exec wrote into the host dir"
+    );
+}

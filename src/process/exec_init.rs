@@ -2,9 +2,7 @@
 //! settings and execve. No rootfs work: the joined mount namespace already is the container's.
 //! Step numbers match msg.rs.
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::ffi::OsStrExt;
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
@@ -16,7 +14,7 @@ use super::msg::Msg;
 use super::plan::ClonePlan;
 use super::setup;
 use crate::namespaces::clone_flag;
-use crate::security::seccomp::{self, CompiledSeccomp};
+use crate::security::seccomp::CompiledSeccomp;
 
 pub struct ExecConfig<'a> {
     pub process: &'a Process,
@@ -118,96 +116,9 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
         setup::cpu_affinity("process.execCPUAffinity.final", f)?;
     }
 
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", setup::home_dir(process.user().uid())));
-    }
-    let args = process
-        .args()
-        .as_ref()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| InitError::Config("process.args: must not be empty".into()))?;
-    let no_new_privs = process.no_new_privileges() == Some(true);
-
-    // Without no_new_privs the filter needs CAP_SYS_ADMIN, which the user switch may drop.
-    let mut listener = None;
-    if let (Some(f), false) = (cfg.seccomp, no_new_privs) {
-        listener = seccomp::install(f)?;
-    }
-    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply_bounding(c)?;
-    }
-    setup::switch_user(process, set_groups)?;
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply(c)?;
-    }
-    if no_new_privs {
-        nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
-    }
-    if let Some(p) = process.apparmor_profile()
-        && !p.is_empty()
-    {
-        apparmor_exec(p)?;
-    }
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {:?}", cwd)))?;
-    let exe = setup::find_executable(&args[0], &env)?;
-    if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
-        listener = seccomp::install(f)?;
-    }
-    // Step 6
-    if let Some(l) = &listener {
-        chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
-    }
-    drop(listener);
-    setup::cloexec_above(2 + cfg.preserve_fds)?;
-
-    let c_exe = cstring(exe.as_os_str().as_bytes())?;
-    let c_args = args
-        .iter()
-        .map(|a| cstring(a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let c_env = env
-        .iter()
-        .map(|a| cstring(a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let program =
+        super::become_process::become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;
     // Step 7, then step 8 happens by itself: execve closes the channel.
     chan.send(&Msg::Ready)?;
-    setup::reset_signals();
-    let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
-        .err()
-        .unwrap_or(nix::Error::UnknownErrno);
-    Err(sys(format!("exec {}", exe.display()))(e))
-}
-
-fn cstring(b: &[u8]) -> Result<CString, InitError> {
-    CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
-}
-
-/// Is AppArmor on in this kernel?
-pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .map(|s| s.starts_with('Y'))
-        .unwrap_or(false)
-}
-
-/// Ask for `profile` at the next execve. Without AppArmor the profile is ignored, as runc's
-/// callers (docker, podman) only pass one when the host has AppArmor.
-fn apparmor_exec(profile: &str) -> Result<(), InitError> {
-    if !apparmor_enabled() {
-        return Ok(());
-    }
-    let attr = if std::path::Path::new("/proc/self/attr/apparmor/exec").exists() {
-        "/proc/self/attr/apparmor/exec"
-    } else {
-        "/proc/self/attr/exec"
-    };
-    std::fs::write(attr, format!("exec {profile}")).map_err(|e| {
-        InitError::Config(format!(
-            "process.apparmorProfile: apply profile {profile:?} ({attr}): {e}"
-        ))
-    })
+    Err(program.exec())
 }

@@ -4,12 +4,12 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use super::become_process::become_process;
 use super::channel::Channel;
 use super::clone::clone3;
 use super::msg::Msg;
@@ -256,64 +256,8 @@ fn init(
         setup::join_session_keyring(&format!("_ses.{}", cfg.id))?;
     }
 
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    // Like runc: HOME from the container's /etc/passwd when the config doesn't set it.
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", setup::home_dir(process.user().uid())));
-    }
-    let args = process
-        .args()
-        .as_ref()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| InitError::Config("process.args: must not be empty".into()))?;
-    let no_new_privs = process.no_new_privileges() == Some(true);
-
-    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
-    // may drop: so install it now. With it, as late as possible (fewer syscalls to allow).
-    let mut listener = None;
-    if let (Some(f), false) = (cfg.seccomp, no_new_privs) {
-        listener = seccomp::install(f)?;
-    }
-    // A joined or new user namespace may forbid setgroups (setgroups=deny); runc skips it then.
-    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
-    // AppArmor profile and SELinux label for the execve (writable before the user switch).
-    crate::security::lsm::apply_exec_labels(process)?;
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply_bounding(c)?;
-    }
-    setup::switch_user(process, set_groups)?;
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply(c)?;
-    }
-    if no_new_privs {
-        nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
-    }
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {:?} set in config.json", cwd)))?;
-    check_cwd_inside_root(cwd)?;
-    let exe = setup::find_executable(&args[0], &env)?;
-    if let (Some(f), true) = (cfg.seccomp, no_new_privs) {
-        listener = seccomp::install(f)?;
-    }
+    let program = become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;
     crate::logging::timeline("init: seccomp, user, caps");
-    // Step 6: the notify listener goes to rt, which hands it to listenerPath.
-    if let Some(l) = &listener {
-        chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
-    }
-    drop(listener);
-    setup::cloexec_above(2 + cfg.preserve_fds)?;
-
-    let c_exe = cstring(exe.as_os_str().as_bytes())?;
-    let c_args = args
-        .iter()
-        .map(|a| cstring(a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let c_env = env
-        .iter()
-        .map(|a| cstring(a.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()?;
 
     // Step 7: ready; now wait for `start`.
     chan.send(&Msg::Ready)?;
@@ -333,11 +277,7 @@ fn init(
         nix::unistd::write(&started, b"0").map_err(sys("write exec fifo"))?;
     }
     crate::logging::timeline("init: exec");
-    setup::reset_signals();
-    let e = nix::unistd::execve(&c_exe, &c_args, &c_env)
-        .err()
-        .unwrap_or(nix::Error::UnknownErrno);
-    Err(sys(format!("exec {}", exe.display()))(e))
+    Err(program.exec())
 }
 
 /// `state_json` with `pid` set to our pid as the runtime's /proc sees it (unchanged on failure).
@@ -352,28 +292,6 @@ fn with_host_pid(state_json: &str) -> String {
         }
         _ => state_json.to_string(),
     }
-}
-
-/// CVE-2024-21626: a cwd such as /proc/self/fd/N (a host directory leaked as an fd) resolves
-/// outside the container's root; the kernel's getcwd then answers "(unreachable)/...". Refuse it,
-/// as runc does since 1.1.12.
-fn check_cwd_inside_root(cwd: &Path) -> Result<(), InitError> {
-    // glibc turns "(unreachable)" into ENOENT; check both shapes.
-    let outside = match nix::unistd::getcwd() {
-        Ok(now) => !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)"),
-        Err(nix::Error::ENOENT) => true,
-        Err(e) => return Err(sys("getcwd")(e)),
-    };
-    if outside {
-        return Err(InitError::Config(format!(
-            "process.cwd: {cwd:?} resolves outside the container's root"
-        )));
-    }
-    Ok(())
-}
-
-fn cstring(b: &[u8]) -> Result<CString, InitError> {
-    CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
 }
 
 /// Block until `start` opens exec.fifo for reading; the returned end is where we answer it.

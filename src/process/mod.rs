@@ -1,4 +1,5 @@
 //! Starting the container's init: plan (pure), clone, parent/init halves and their channel.
+pub mod become_process;
 pub mod channel;
 pub mod clone;
 pub mod exec_init;

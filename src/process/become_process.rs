@@ -1,0 +1,130 @@
+//! The last steps shared by init and exec: become the configured user with the configured
+//! capabilities, no_new_privs, LSM labels and seccomp filter, move to the cwd, and find the
+//! program. Both paths must do this identically, or one of them reopens an escape the other
+//! closed (CVE-2024-21626 came in through exec).
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use super::channel::Channel;
+use super::init::InitError;
+use super::msg::Msg;
+use super::setup;
+use crate::security::seccomp::{self, CompiledSeccomp};
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+    let what = what.into();
+    move |source| InitError::Sys { what, source }
+}
+
+/// Everything execve needs, prepared while errors can still reach rt.
+pub struct Program {
+    exe: PathBuf,
+    c_exe: CString,
+    c_args: Vec<CString>,
+    c_env: Vec<CString>,
+}
+
+impl Program {
+    /// Replace this process with the program; returns only on failure.
+    pub fn exec(&self) -> InitError {
+        setup::reset_signals();
+        let e = nix::unistd::execve(&self.c_exe, &self.c_args, &self.c_env)
+            .err()
+            .unwrap_or(nix::Error::UnknownErrno);
+        sys(format!("exec {}", self.exe.display()))(e)
+    }
+}
+
+pub fn become_process(
+    process: &Process,
+    filter: Option<&CompiledSeccomp>,
+    chan: &Channel,
+    preserve_fds: i32,
+) -> Result<Program, InitError> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    // Like runc: HOME from the container's /etc/passwd when the config doesn't set it.
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", setup::home_dir(process.user().uid())));
+    }
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| InitError::Config("process.args: must not be empty".into()))?;
+    let no_new_privs = process.no_new_privileges() == Some(true);
+
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the user switch below
+    // may drop: so install it now. With it, as late as possible (fewer syscalls to allow).
+    let mut listener = None;
+    if let (Some(f), false) = (filter, no_new_privs) {
+        listener = seccomp::install(f)?;
+    }
+    // A joined or new user namespace may forbid setgroups (setgroups=deny); runc skips it then.
+    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    // AppArmor profile and SELinux label for the execve (writable before the user switch).
+    crate::security::lsm::apply_exec_labels(process)?;
+    if let Some(c) = process.capabilities() {
+        crate::security::caps::apply_bounding(c)?;
+    }
+    setup::switch_user(process, set_groups)?;
+    if let Some(c) = process.capabilities() {
+        crate::security::caps::apply(c)?;
+    }
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
+    }
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {cwd:?}")))?;
+    check_cwd_inside_root(cwd)?;
+    let exe = setup::find_executable(&args[0], &env)?;
+    if let (Some(f), true) = (filter, no_new_privs) {
+        listener = seccomp::install(f)?;
+    }
+    // Step 6: the notify listener goes to rt, which hands it to listenerPath.
+    if let Some(l) = &listener {
+        chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
+    }
+    drop(listener);
+    setup::cloexec_above(2 + preserve_fds)?;
+
+    let cstrings = |v: &[String]| {
+        v.iter()
+            .map(|a| cstring(a.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(Program {
+        c_exe: cstring(exe.as_os_str().as_bytes())?,
+        c_args: cstrings(args)?,
+        c_env: cstrings(&env)?,
+        exe,
+    })
+}
+
+fn cstring(b: &[u8]) -> Result<CString, InitError> {
+    CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
+}
+
+/// CVE-2024-21626: a cwd such as /proc/self/fd/N (a host directory leaked as an fd) resolves
+/// outside the container's root; the kernel's getcwd then answers "(unreachable)/...". Refuse it,
+/// as runc does since 1.1.12.
+fn check_cwd_inside_root(cwd: &Path) -> Result<(), InitError> {
+    // glibc turns "(unreachable)" into ENOENT; check both shapes.
+    let outside = match nix::unistd::getcwd() {
+        Ok(now) => !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)"),
+        Err(nix::Error::ENOENT) => true,
+        Err(e) => return Err(sys("getcwd")(e)),
+    };
+    if outside {
+        return Err(InitError::Config(format!(
+            "process.cwd: {cwd:?} resolves outside the container's root"
+        )));
+    }
+    Ok(())
+}
