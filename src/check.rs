@@ -4,7 +4,7 @@
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::Spec;
 
 use crate::rootfs::resolve::{self, Create};
 use crate::spec;
@@ -18,19 +18,6 @@ pub fn check(bundle: &Path) -> Vec<String> {
     let (rootfs, mut v) = spec::problems(&spec, bundle);
     v.extend(host_problems(&spec, rootfs.as_deref()));
     v
-}
-
-fn ns_file(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mnt",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "net",
-        LinuxNamespaceType::Time => "time",
-    }
 }
 
 /// Controllers the kernel has enabled (/proc/cgroups, plus cgroup2's root list).
@@ -75,7 +62,7 @@ fn host_problems(spec: &Spec, rootfs: Option<&Path>) -> Vec<String> {
         .flatten()
         .enumerate()
     {
-        let f = ns_file(n.typ());
+        let f = crate::namespaces::proc_name(n.typ());
         if !Path::new("/proc/self/ns").join(f).exists() {
             v.push(format!(
                 "linux.namespaces[{i}].type: the kernel has no {} namespace (/proc/self/ns/{f})",

@@ -277,18 +277,7 @@ impl Callbacks for CreateCallbacks<'_> {
     }
 
     fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> std::result::Result<(), String> {
-        let Some(c) = self.compiled else {
-            return Ok(());
-        };
-        let Some(path) = &c.listener_path else {
-            return Err(
-                "seccomp: a notify listener was made but linux.seccomp.listenerPath is not set"
-                    .into(),
-            );
-        };
         self.draft.record.pid = pid;
-        let state = serde_json::to_string(&self.draft.view(Status::Creating)).unwrap_or_default();
-        seccomp::send_listener(&fd, path, &state, c.listener_metadata.as_deref())
-            .map_err(|e| e.to_string())
+        super::send_seccomp_listener(self.compiled, &fd, &self.draft.view(Status::Creating))
     }
 }

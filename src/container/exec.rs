@@ -386,19 +386,7 @@ impl Callbacks for ExecCallbacks<'_> {
         _pid: i32,
         fd: std::os::fd::OwnedFd,
     ) -> std::result::Result<(), String> {
-        let Some(c) = self.compiled else {
-            return Ok(());
-        };
-        let Some(path) = &c.listener_path else {
-            return Err(
-                "seccomp: a notify listener was made but linux.seccomp.listenerPath is not set"
-                    .into(),
-            );
-        };
-        let state =
-            serde_json::to_string(&self.container.view(Status::Running)).unwrap_or_default();
-        seccomp::send_listener(&fd, path, &state, c.listener_metadata.as_deref())
-            .map_err(|e| e.to_string())
+        super::send_seccomp_listener(self.compiled, &fd, &self.container.view(Status::Running))
     }
 }
 

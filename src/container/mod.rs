@@ -249,6 +249,25 @@ pub(crate) fn derive_status(
     Status::Running
 }
 
+/// Hand a seccomp notify listener to the profile's `listenerPath` with the container's state.
+pub(crate) fn send_seccomp_listener(
+    compiled: Option<&crate::security::seccomp::CompiledSeccomp>,
+    fd: &std::os::fd::OwnedFd,
+    state: &StateView,
+) -> std::result::Result<(), String> {
+    let Some(c) = compiled else {
+        return Ok(());
+    };
+    let Some(path) = &c.listener_path else {
+        return Err(
+            "seccomp: a notify listener was made but linux.seccomp.listenerPath is not set".into(),
+        );
+    };
+    let state = serde_json::to_string(state).unwrap_or_default();
+    crate::security::seccomp::send_listener(fd, path, &state, c.listener_metadata.as_deref())
+        .map_err(|e| e.to_string())
+}
+
 /// `state ID`: runc prints the state indented.
 pub fn state(root: &Root, id: &str) -> Result<String> {
     // The summary suffices (no config parse): shims call `state` often.

@@ -29,12 +29,13 @@ const MOUNT_ATTR_IDMAP: u64 = 0x10_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 
+/// The kernel's `struct mount_attr` (mount_setattr(2)).
 #[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+pub(super) struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
 }
 
 /// Where an idmapped mount's mapping comes from.
@@ -309,7 +310,7 @@ fn open_tree(source: &Path, recursive: bool) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(rc as i32) })
 }
 
-fn setattr(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
+pub(super) fn setattr(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH as u32;
     if recursive {
         flags |= AT_RECURSIVE;

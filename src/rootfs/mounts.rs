@@ -1,6 +1,6 @@
 //! One entry of config.json `mounts`, mounted at its destination resolved inside the rootfs.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -9,16 +9,6 @@ use oci_spec::runtime::Mount;
 use super::options::{self, MountOptions};
 use super::resolve::{self, Create, fd_path};
 use super::{RootfsContext, RootfsError};
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-const AT_RECURSIVE: u32 = 0x8000;
 
 pub fn mount_one(
     ctx: &RootfsContext,
@@ -219,31 +209,14 @@ fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String
         .map_err(|e| format!("set propagation {p:?}: {e}"))?;
     }
     if opts.rec_set != 0 || opts.rec_clear != 0 {
-        let attr = MountAttr {
+        let attr = super::idmap::MountAttr {
             attr_set: opts.rec_set,
             attr_clr: opts.rec_clear,
             propagation: 0,
             userns_fd: 0,
         };
-        let empty = c"";
-        // SAFETY: mount_setattr on an fd we own with an empty path (AT_EMPTY_PATH); `attr` lives
-        // across the call and its exact size is passed.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mount_setattr,
-                target.as_raw_fd(),
-                empty.as_ptr(),
-                (libc::AT_EMPTY_PATH as u32) | AT_RECURSIVE,
-                &attr as *const MountAttr,
-                std::mem::size_of::<MountAttr>(),
-            )
-        };
-        if rc < 0 {
-            return Err(format!(
-                "mount_setattr (recursive options): {}",
-                nix::Error::last()
-            ));
-        }
+        super::idmap::setattr(target.as_fd(), true, &attr)
+            .map_err(|e| format!("mount_setattr (recursive options): {e}"))?;
     }
     Ok(())
 }
