@@ -27,12 +27,18 @@ pub const CONFIG: &str = "config.json";
 /// Load `bundle/config.json`. Serde errors are given with the JSON path of the field
 /// (`process.capabilities.bounding[3]`) and the line and column.
 pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
+    load_raw(bundle).map(|(_, spec)| spec)
+}
+
+/// [`load`], also returning config.json's bytes (create keeps a copy in the state dir).
+pub fn load_raw(bundle: &Path) -> Result<(Vec<u8>, Spec), SpecError> {
     let path = bundle.join(CONFIG);
     let data = std::fs::read(&path).map_err(|source| SpecError::Read {
         path: path.clone(),
         source,
     })?;
-    parse(&data).map_err(|(field, msg)| SpecError::Parse { path, field, msg })
+    let spec = parse(&data).map_err(|(field, msg)| SpecError::Parse { path, field, msg })?;
+    Ok((data, spec))
 }
 
 pub fn parse(data: &[u8]) -> Result<Spec, (String, String)> {

@@ -12,7 +12,7 @@ use crate::process::init::InitConfig;
 use crate::process::parent::{self, Callbacks};
 use crate::process::plan;
 use crate::security::seccomp;
-use crate::state::{EXEC_FIFO, Record, Root, write_atomic};
+use crate::state::{EXEC_FIFO, Record, Root, save_config, write_atomic};
 use crate::{hooks, logging, spec, timefmt};
 
 pub struct CreateOpts<'a> {
@@ -67,7 +67,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     crate::state::validate_id(o.id)?;
     let bundle = std::fs::canonicalize(o.bundle)
         .map_err(io_err(format!("bundle {}", o.bundle.display())))?;
-    let spec = spec::load(&bundle)?;
+    let (config_json, spec) = spec::load_raw(&bundle)?;
     logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
     let process = spec
@@ -127,8 +127,12 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path: Some(cgroup_path.clone()),
         systemd_cgroup: o.systemd_cgroup,
-        config: spec.clone(),
+        hooks: spec.hooks().clone(),
+        config: None,
     };
+    // The config as it is now, for exec and update: a verbatim copy, no serialization.
+    save_config(&dir, &config_json)?;
+    drop(config_json);
     // Crash safety: a record (pid 0, so "stopped") naming the cgroup exists before the cgroup
     // does, so `delete -f` can clean up after an rt killed at any point of create.
     record.save(&dir)?;
@@ -166,17 +170,20 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // systemd socket activation: the sockets rt got go on to the container at fds 3.., before
     // the --preserve-fds ones, and its process learns of them as pid 1 (runc's behaviour).
     let listen_fds = listen_fds();
-    let mut init_spec = spec.clone();
-    if listen_fds > 0
-        && let Some(p) = init_spec.process_mut().as_mut()
-    {
-        let mut env = p.env().clone().unwrap_or_default();
-        env.push(format!("LISTEN_FDS={listen_fds}"));
-        env.push("LISTEN_PID=1".into());
-        p.set_env(Some(env));
+    // Cloned only to add those variables (a Spec clone is ~70k instructions).
+    let mut with_listen_env = None;
+    if listen_fds > 0 {
+        let mut s = spec.clone();
+        if let Some(p) = s.process_mut().as_mut() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.push(format!("LISTEN_FDS={listen_fds}"));
+            env.push("LISTEN_PID=1".into());
+            p.set_env(Some(env));
+        }
+        with_listen_env = Some(s);
     }
     let cfg = InitConfig {
-        spec: &init_spec,
+        spec: with_listen_env.as_ref().unwrap_or(&spec),
         plan: &plan,
         rootfs: &rootfs,
         bundle: &bundle,

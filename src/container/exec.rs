@@ -53,7 +53,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         Status::Paused if !o.ignore_paused => return Err(ContainerError::ExecPaused),
         _ => {}
     }
-    let process = build_process(&c, o)?;
+    let spec = &c.config()?;
+    let process = build_process(spec, o)?;
     let terminal = process.terminal() == Some(true);
     if o.detach && terminal && o.console_socket.is_none() {
         return Err(ContainerError::Usage(
@@ -68,7 +69,6 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     check_preserved_fds(o.preserve_fds)?;
     let subs = parse_sub_cgroups(o.cgroups)?;
 
-    let spec = &c.record.config;
     let namespaces = spec
         .linux()
         .as_ref()
@@ -146,7 +146,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
 }
 
 /// runc's getProcess: the file as given, or the saved config's process with the flags applied.
-fn build_process(c: &Container, o: &ExecOpts) -> Result<Process> {
+fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process> {
     let p = match o.process_file {
         Some(path) => {
             let text = std::fs::read(path)
@@ -161,7 +161,7 @@ fn build_process(c: &Container, o: &ExecOpts) -> Result<Process> {
                 ))
             })?
         }
-        None => apply_flags(c.record.config.process().clone().unwrap_or_default(), o)?,
+        None => apply_flags(spec.process().clone().unwrap_or_default(), o)?,
     };
     validate(&p)?;
     Ok(p)

@@ -207,7 +207,22 @@ impl Container {
     }
 
     pub fn hooks(&self) -> Option<&oci_spec::runtime::Hooks> {
-        self.record.config.hooks().as_ref()
+        match &self.record.config {
+            Some(c) => c.hooks().as_ref(),
+            None => self.record.hooks.as_ref(),
+        }
+    }
+
+    /// The config as it was at create (not the bundle's config.json, which may have changed
+    /// since): parsed from the copy in the state dir, or from an older rt's state.json.
+    pub fn config(&self) -> Result<oci_spec::runtime::Spec> {
+        if let Some(c) = &self.record.config {
+            return Ok(c.clone());
+        }
+        let path = self.dir.join(crate::state::CONFIG_FILE);
+        let data = std::fs::read(&path).map_err(io_err(format!("read {}", path.display())))?;
+        crate::spec::parse(&data)
+            .map_err(|(field, msg)| crate::spec::SpecError::Parse { path, field, msg }.into())
     }
 }
 

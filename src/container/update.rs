@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{Value, json};
 
 use super::{Container, ContainerError, Result, Status, io_err};
-use crate::state::{DirLock, Root};
+use crate::state::{CONFIG_FILE, DirLock, Root, write_atomic};
 
 #[derive(Default, Debug)]
 pub struct UpdateOpts {
@@ -65,9 +65,8 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     if c.status() == Status::Stopped {
         return Err(ContainerError::NotRunning);
     }
-    let current = c
-        .record
-        .config
+    let mut config = c.config()?;
+    let current = config
         .linux()
         .as_ref()
         .and_then(|l| l.resources().clone())
@@ -158,10 +157,16 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         .map_err(|e| ContainerError::Usage(format!("resources: {}: {}", e.path(), e.inner())))?;
     let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
     cg.apply(&resources)?;
-    if let Some(linux) = c.record.config.linux_mut() {
+    if let Some(linux) = config.linux_mut() {
         linux.set_resources(Some(resources));
     }
-    c.record.save(&c.dir)?;
+    let data = serde_json::to_vec(&config).map_err(|e| ContainerError::Usage(e.to_string()))?;
+    write_atomic(&c.dir.join(CONFIG_FILE), &data, 0o600)?;
+    if c.record.config.take().is_some() {
+        // An older rt's state.json: from now on the config is the copy beside it.
+        c.record.hooks = config.hooks().clone();
+        c.record.save(&c.dir)?;
+    }
     Ok(())
 }
 

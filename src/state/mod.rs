@@ -11,7 +11,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Hooks, Spec};
 use serde::{Deserialize, Serialize};
 
 pub use id::validate_id;
@@ -19,6 +19,8 @@ pub use lock::DirLock;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+/// The bundle's config.json as create read it, byte for byte (see [`Record::hooks`]).
+pub const CONFIG_FILE: &str = "config.json";
 pub const DEFAULT_ROOT: &str = "/run/rt";
 
 #[derive(Debug, thiserror::Error)]
@@ -67,9 +69,15 @@ pub struct Record {
     pub cgroup_path: Option<PathBuf>,
     #[serde(default)]
     pub systemd_cgroup: bool,
-    /// The config as it was at create: hooks and exec defaults come from here, not from a
-    /// config.json that may have changed since.
-    pub config: Spec,
+    /// The config's hooks as they were at create. The whole config (for exec's defaults and
+    /// update) is a verbatim copy of config.json in [`CONFIG_FILE`] beside state.json, parsed
+    /// only by the verbs that need it: serializing the Spec into state.json cost every create
+    /// two serializations and every delete a full parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
+    /// The whole config, as state.json of an older rt carried it. Read, never written.
+    #[serde(default, skip_serializing)]
+    pub config: Option<Spec>,
 }
 
 /// A state.json without its `config`: what `list` shows. Parsing the whole Spec of every
@@ -193,6 +201,21 @@ impl Record {
     }
 }
 
+/// Create's copy of config.json in a freshly claimed state dir; 0600 like state.json, as the
+/// config holds the process env.
+pub fn save_config(dir: &Path, data: &[u8]) -> Result<(), StateError> {
+    let path = dir.join(CONFIG_FILE);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(io("create", &path))?
+        .write_all(data)
+        .map_err(io("write", &path))
+}
+
 /// tmp + rename in the target's directory.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), StateError> {
     let mut tmp = path.as_os_str().to_owned();
@@ -232,7 +255,8 @@ mod tests {
             annotations: HashMap::new(),
             cgroup_path: Some("/x".into()),
             systemd_cgroup: false,
-            config: Spec::default(),
+            hooks: None,
+            config: None,
         }
     }
 
