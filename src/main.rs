@@ -1,12 +1,51 @@
 //! rt's entry point: parse argv (runc's shapes), set up logging, run the verb, and turn errors
 //! into runc's exit code and log line.
 
+// No std runtime start-up: it reads /proc/self/maps through pthread_getattr_np (~100k
+// instructions, a sscanf and its libc pages) to place a stack guard for a "stack overflow"
+// message, and maps a signal stack. `main` below does the two parts rt relies on.
+#![no_main]
+
 use clap::Parser;
 
 use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
-fn main() {
+/// The C entry point. std's args still work: on glibc std reads argv from `.init_array`.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    sanitize_std_fds();
+    // Like std's runtime: a closed pipe is an EPIPE error, not a kill. (init restores the
+    // default before its execve.)
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler of ours.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    rt_main();
+    // process::exit runs std's cleanup, which flushes stdout.
+    std::process::exit(0)
+}
+
+/// Like std's runtime: a closed fd 0, 1 or 2 is reopened on /dev/null, so a file rt opens
+/// never becomes the container's stdio or receives rt's output.
+fn sanitize_std_fds() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: fds is a valid array of 3 pollfd for the duration of the call.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+        return;
+    }
+    for p in fds {
+        if p.revents & libc::POLLNVAL != 0 {
+            // SAFETY: a NUL-terminated path literal; the fd, the lowest free one (this one),
+            // is deliberately kept open for the life of the process.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+fn rt_main() {
     logging::start_clock();
     // CVE-2019-5736: before anything else, make rt's /proc/<pid>/exe unreachable to containers.
     let _ = rt::security::exe::set_non_dumpable();
