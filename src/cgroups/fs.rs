@@ -192,7 +192,11 @@ pub fn hierarchies_from_mountinfo(root: &Path, mountinfo: &str) -> Vec<Hierarchy
             })
             .map(str::to_string)
             .collect();
-        if controllers.is_empty() || out.iter().any(|h| h.mountpoint == mnt) {
+        if controllers.is_empty()
+            || out
+                .iter()
+                .any(|h| h.mountpoint.as_os_str() == mnt.as_os_str())
+        {
             continue;
         }
         out.push(Hierarchy {
