@@ -4,7 +4,8 @@
 // No std runtime start-up: it reads /proc/self/maps through pthread_getattr_np (~100k
 // instructions, a sscanf and its libc pages) to place a stack guard for a "stack overflow"
 // message, and maps a signal stack. `main` below does the two parts rt relies on.
-#![no_main]
+// (The unit-test build keeps the test harness's main.)
+#![cfg_attr(not(test), no_main)]
 
 use clap::Parser;
 
@@ -12,6 +13,7 @@ use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 /// The C entry point. std's args still work: on glibc std reads argv from `.init_array`.
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     sanitize_std_fds();
@@ -26,6 +28,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 
 /// Like std's runtime: a closed fd 0, 1 or 2 is reopened on /dev/null, so a file rt opens
 /// never becomes the container's stdio or receives rt's output.
+#[cfg(not(test))]
 fn sanitize_std_fds() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
@@ -45,6 +48,7 @@ fn sanitize_std_fds() {
     }
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn rt_main() {
     logging::start_clock();
     // CVE-2019-5736: before anything else, make rt's /proc/<pid>/exe unreachable to containers.
