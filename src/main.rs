@@ -3,7 +3,7 @@
 
 use clap::Parser;
 
-use rt::cli::{self, Cli, LogFormat};
+use rt::cli::{self, Cli, Command, LogFormat};
 use rt::logging::{self, Format, Level};
 
 fn main() {
@@ -18,6 +18,15 @@ fn main() {
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    // CVE-2019-5736, second layer: the verbs whose processes a container can see (init, the
+    // exec'd child, a `#!/proc/self/exe` entry point) run from a read-only view of the binary.
+    // On success this does not return: the same pid starts over from the sealed image.
+    let seal_error = match parsed.command {
+        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => {
+            rt::security::exe::reexec_sealed().err()
+        }
+        _ => None,
+    };
     if parsed.version {
         cli::emit(&cli::version_text());
         return;
@@ -29,6 +38,15 @@ fn main() {
     if let Err(e) = logging::init(parsed.log.as_deref(), format, parsed.debug) {
         eprintln!("open log file: {e}");
         std::process::exit(1);
+    }
+    if let Some(e) = seal_error {
+        let msg = format!("rt's executable is not sealed against CVE-2019-5736: {e}");
+        // Root should have overlayfs; a rootless rt cannot mount it and is told only in debug.
+        if nix::unistd::geteuid().is_root() {
+            logging::warn(&msg);
+        } else {
+            logging::debug(&msg);
+        }
     }
     let code = match cli::dispatch(&parsed) {
         Ok(c) => c,
