@@ -19,6 +19,9 @@
 //!    (runc's old memfd clone costs a copy per container), the page cache is shared, the mount
 //!    is in no mount namespace (nothing to clean up, no mount events for systemd), and it goes
 //!    away with the last rt process holding it. `state`, `kill`, `delete`, ... never re-exec.
+//!    Cost, measured on a loaded 2-core VM: ~2.5 ms per create/run/exec (one more execve and
+//!    dynamic-loader start of rt, ~0.4 ms for creating and tearing down the two superblocks);
+//!    nothing when the binary already lies on a read-only mount.
 //!
 //! What remains: between rt's own start and its re-exec (well under a millisecond) its exe is the
 //! host path; a container can only reach it then with CAP_SYS_PTRACE in the host user namespace
