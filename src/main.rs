@@ -9,7 +9,7 @@
 
 use clap::Parser;
 
-use rt::cli::{self, Cli, LogFormat};
+use rt::cli::{self, Cli, Command, LogFormat};
 use rt::logging::{self, Format, Level};
 
 /// The C entry point. std's args still work: on glibc std reads argv from `.init_array`.
@@ -62,6 +62,15 @@ fn rt_main() {
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    // CVE-2019-5736, second layer: the verbs whose processes a container can see (init, the
+    // exec'd child, a `#!/proc/self/exe` entry point) run from a read-only view of the binary.
+    // On success this does not return: the same pid starts over from the sealed image.
+    let seal_error = match parsed.command {
+        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => {
+            rt::security::exe::reexec_sealed().err()
+        }
+        _ => None,
+    };
     if parsed.version {
         cli::emit(&cli::version_text());
         return;
@@ -73,6 +82,15 @@ fn rt_main() {
     if let Err(e) = logging::init(parsed.log.as_deref(), format, parsed.debug) {
         eprintln!("open log file: {e}");
         std::process::exit(1);
+    }
+    if let Some(e) = seal_error {
+        let msg = format!("rt's executable is not sealed against CVE-2019-5736: {e}");
+        // Root should have overlayfs; a rootless rt cannot mount it and is told only in debug.
+        if nix::unistd::geteuid().is_root() {
+            logging::warn(&msg);
+        } else {
+            logging::debug(&msg);
+        }
     }
     logging::timeline("parse");
     let code = match cli::dispatch(&parsed) {

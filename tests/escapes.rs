@@ -288,3 +288,113 @@ fn cve_2024_21626_exec_cwd_through_leaked_fd_is_refused() {
         "exec wrote into the host dir"
     );
 }
+
+/// CVE-2019-5736 with CAP_SYS_PTRACE: non-dumpability does not stop a container that holds
+/// CAP_SYS_PTRACE in the host user namespace, so this one (in the host pid namespace) finds
+/// every rt process by the copied binary's name: the init of a created container (still rt's
+/// image, waiting for `start`), a foreground `rt run` and a foreground `rt exec`. For each it
+/// opens /proc/<pid>/exe for writing, then does the original exploit: hold a read fd, SIGKILL the
+/// process (so the text is no longer busy) and write through the fd. rt runs create/run/exec from
+/// a read-only overlayfs view of its binary, so every write fails with EROFS and the binary is
+/// byte-for-byte unchanged.
+#[test]
+fn cve_2019_5736_ptrace_capable_container_cannot_write_rt_binary() {
+    let tmp = TempDir::new("exe-ptrace");
+    // A copy with its own name: the comm the attacker looks for, and nothing else is harmed.
+    let name = "rt-5736-victim";
+    let rt = tmp.path().join(name);
+    fs::copy(rt_bin(), &rt).unwrap();
+    let before = fs::read(&rt).unwrap();
+    let root = TempDir::new("exe-ptrace-root");
+    let rt_cmd = |args: &[&str]| {
+        let mut cmd = Command::new(&rt);
+        cmd.arg("--root").arg(root.path()).args(args);
+        cmd
+    };
+    let wait = |cmd: Command, what: &str| {
+        let (child, out, err) = spawn_to_files(cmd, tmp.path());
+        wait_child(child, &out, &err, what.to_string(), CMD_TIMEOUT)
+    };
+
+    let mut created = Bundle::new();
+    created.long_running();
+    created.write();
+    let cid = unique_name("exe-created");
+    wait(
+        rt_cmd(&["create", "--bundle", &created.path_str(), &cid]),
+        "create",
+    )
+    .ok();
+
+    let mut running = Bundle::new();
+    running.long_running();
+    running.write();
+    let rid = unique_name("exe-running");
+    let (run_child, run_out, run_err) = spawn_to_files(
+        rt_cmd(&["run", "--bundle", &running.path_str(), &rid]),
+        tmp.path(),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let o = wait(rt_cmd(&["state", &rid]), "state");
+        if o.success() && o.stdout.contains("\"running\"") {
+            break;
+        }
+        assert!(
+            start.elapsed() < CMD_TIMEOUT,
+            "rt run never got running: {o}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A sleep length no other test uses, to find the exec'd process among the host's.
+    let (exec_child, exec_out, exec_err) =
+        spawn_to_files(rt_cmd(&["exec", &rid, "sleep", "100001"]), tmp.path());
+    // The exec'd child leaves rt's image at its execve; wait for the sleeper so the foreground
+    // `rt exec` is surely in place before the attack.
+    let start = std::time::Instant::now();
+    while !fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x00100001\x00"))
+    {
+        assert!(start.elapsed() < CMD_TIMEOUT, "rt exec never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let mut b = Bundle::new();
+    b.remove_namespace("pid");
+    b.capabilities(&["CAP_SYS_PTRACE", "CAP_KILL", "CAP_DAC_OVERRIDE"]);
+    b.sh(&format!(
+        "for d in /proc/[0-9]*; do \
+           [ \"$(cat $d/comm 2>/dev/null)\" = {name} ] || continue; p=${{d#/proc/}}; \
+           echo FOUND $p; \
+           (echo pwned >>$d/exe) 2>/dev/null && echo OPENED-WRITE $p; \
+           if (exec 3<$d/exe) 2>/dev/null; then \
+             exec 3<$d/exe; echo OPENED-READ $p; kill -9 $p; sleep 1; \
+             (echo pwned >>/proc/self/fd/3) 2>/dev/null && echo WROTE-AFTER-EXIT $p; \
+             exec 3<&-; \
+           fi; \
+         done; echo done"
+    ));
+    let o = Container::new(b).run();
+    for id in [&cid, &rid] {
+        let _ = wait(rt_cmd(&["delete", "-f", id]), "delete");
+    }
+    let _ = wait_child(run_child, &run_out, &run_err, "run".into(), CMD_TIMEOUT);
+    let _ = wait_child(exec_child, &exec_out, &exec_err, "exec".into(), CMD_TIMEOUT);
+    o.ok();
+    assert!(o.stdout.contains("done"), "{o}");
+    let found = o.stdout.matches("FOUND").count();
+    assert!(
+        found >= 3,
+        "the attacker saw {found} rt processes, not init + run + exec: the test proves nothing: {o}"
+    );
+    assert!(
+        o.stdout.contains("OPENED-READ"),
+        "CAP_SYS_PTRACE did not even open /proc/<pid>/exe, the test proves nothing: {o}"
+    );
+    for bad in ["OPENED-WRITE", "WROTE-AFTER-EXIT"] {
+        assert!(!o.stdout.contains(bad), "container wrote rt: {bad}: {o}");
+    }
+    assert_eq!(fs::read(&rt).unwrap(), before, "rt binary changed");
+}

@@ -7,6 +7,11 @@
 //!
 //! `replay_*` runs every corpus entry plus a short mutation run in every `cargo test`.
 //! A long run: `RT_FUZZ_ITERS=1000000 RT_FUZZ_SEED=N cargo test --test fuzz -- --ignored`.
+//!
+//! The real, coverage-guided fuzzers live in `fuzz/` (cargo-fuzz, nightly; see fuzz/README.md).
+//! Their minimized corpora `fuzz/corpus/{config,cli}` and any crash reproducers under
+//! `fuzz/regressions/{config,cli}` are replayed here through the same target functions, so CI
+//! keeps every input libFuzzer found interesting without nightly.
 
 use clap::Parser;
 use std::fs;
@@ -121,6 +126,59 @@ fn argv_target(data: &[u8]) {
     args.extend(s.split([' ', '\t', '\n']).map(String::from));
     let args = rt::cli::normalize(args);
     let _ = rt::cli::Cli::try_parse_from(&args);
+}
+
+/// The libFuzzer `cli` target's input shape: arguments separated by NUL or newline.
+fn cli_target(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    let mut args = vec!["rt".to_string()];
+    args.extend(s.split(['\0', '\n']).map(String::from));
+    let args = rt::cli::normalize(args);
+    let _ = rt::cli::Cli::try_parse_from(&args);
+}
+
+/// Every file under `fuzz/<kind>/<target>/` for kind in corpus and regressions.
+fn libfuzzer_inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut v = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let Ok(dir) = fs::read_dir(fuzz.join(kind).join(target)) else {
+            continue;
+        };
+        for e in dir.flatten() {
+            v.push((e.path(), fs::read(e.path()).unwrap()));
+        }
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn replay_libfuzzer_corpora() {
+    let t = std::time::Instant::now();
+    let bundle = std::env::temp_dir().join(format!("rt-test-fuzz-lf-{}", std::process::id()));
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    let config = libfuzzer_inputs("config");
+    let cli = libfuzzer_inputs("cli");
+    assert!(
+        !config.is_empty() && !cli.is_empty(),
+        "fuzz/corpus/config and fuzz/corpus/cli must not be empty"
+    );
+    for (path, data) in &config {
+        eprintln!("{}", path.display());
+        config_target(data, &bundle);
+    }
+    for (path, data) in &cli {
+        eprintln!("{}", path.display());
+        cli_target(data);
+    }
+    let _ = fs::remove_dir_all(&bundle);
+    eprintln!(
+        "replayed {} config and {} cli inputs in {:?}",
+        config.len(),
+        cli.len(),
+        t.elapsed()
+    );
 }
 
 fn config_corpus() -> Vec<Vec<u8>> {
