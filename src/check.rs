@@ -16,6 +16,14 @@ pub fn check(bundle: &Path) -> Vec<String> {
         Err(e) => return vec![e.to_string()],
     };
     let (rootfs, mut v) = spec::problems(&spec, bundle);
+    // `create` only warns about capabilities it cannot map (config.md: SHOULD NOT fail); a
+    // check should still say which.
+    if let Ok(data) = std::fs::read(bundle.join(spec::CONFIG))
+        && let Err((field, msg)) = spec::parse_strict(&data)
+        && field.starts_with("process.capabilities.")
+    {
+        v.push(format!("{field}: {msg} (ignored with a warning at create)"));
+    }
     v.extend(host_problems(&spec, rootfs.as_deref()));
     v
 }

@@ -83,7 +83,7 @@ fn drop_unknown_capabilities(v: &mut serde_json::Value) {
     }
 }
 
-fn parse_strict(data: &[u8]) -> Result<Spec, (String, String)> {
+pub fn parse_strict(data: &[u8]) -> Result<Spec, (String, String)> {
     // serde's derived structs also accept a JSON array (fields by position): `[]` would be an
     // all-default Spec. A config is an object.
     if let Some(&b) = data.iter().find(|b| !b.is_ascii_whitespace())

@@ -54,3 +54,17 @@ fn clean_bundle_passes_and_broken_one_lists_every_problem() {
     assert_eq!(o.code, Some(1));
     assert!(o.stdout.contains("line 2 column"), "{o}");
 }
+
+/// An unknown capability is only a warning at create (config.md: SHOULD NOT fail), but `check`
+/// names it with its JSON path.
+#[test]
+fn unknown_capability_is_reported_by_check() {
+    let scratch = TempDir::new("check-cap");
+    let mut b = Bundle::new();
+    b.capabilities(&["CAP_KILL", "CAP_NO_SUCH_THING"]);
+    b.write();
+    let o = rt_raw(&["check", &b.path_str()], None, scratch.path());
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stdout.contains("process.capabilities."), "{o}");
+    assert!(o.stdout.contains("CAP_NO_SUCH_THING"), "{o}");
+}
