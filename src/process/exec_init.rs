@@ -8,7 +8,6 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
 
 use super::channel::Channel;
-use super::clone::clone3;
 use super::init::InitError;
 use super::msg::Msg;
 use super::plan::ClonePlan;
@@ -80,12 +79,7 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
     // Step 3: setns(pid/time) applies only to children. CLONE_PARENT makes rt the parent, so
     // the program does not hang under an intermediate that has exited.
     if cfg.plan.must_fork {
-        let child = clone3(libc::CLONE_PARENT, None).map_err(sys("fork into pid namespace"))?;
-        if child.pid != 0 {
-            chan.send(&Msg::ChildPid(child.pid))?;
-            // SAFETY: the intermediate process is done; leave without atexit handlers.
-            unsafe { libc::_exit(0) }
-        }
+        super::init::fork_into_namespaces(chan)?;
     }
     nix::unistd::setsid().map_err(sys("setsid"))?;
 

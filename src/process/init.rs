@@ -146,12 +146,7 @@ fn init(
 
     // Step 3: setns/unshare of pid and time namespaces only apply to children.
     if plan.must_fork {
-        let child = clone3(libc::CLONE_PARENT, None).map_err(sys("fork into pid namespace"))?;
-        if child.pid != 0 {
-            chan.send(&Msg::ChildPid(child.pid))?;
-            // SAFETY: the intermediate process is done; leave without atexit handlers.
-            unsafe { libc::_exit(0) }
-        }
+        fork_into_namespaces(chan)?;
     }
 
     nix::unistd::setsid().map_err(sys("setsid"))?;
@@ -292,6 +287,28 @@ fn with_host_pid(state_json: &str) -> String {
         }
         _ => state_json.to_string(),
     }
+}
+
+/// setns/unshare of a pid or time namespace applies only to children: fork once more, with
+/// CLONE_PARENT so rt stays the parent. Returns in the new process only; the intermediate
+/// reports the new pid and exits. The new process waits until that report is sent, or its own
+/// messages could reach rt first and rt would take the intermediate for the container's process.
+pub(super) fn fork_into_namespaces(chan: &Channel) -> Result<(), InitError> {
+    let (gate_r, gate_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+    let child = clone3(libc::CLONE_PARENT, None).map_err(sys("fork into pid namespace"))?;
+    if child.pid != 0 {
+        let sent = chan.send(&Msg::ChildPid(child.pid));
+        // Closing the gate (by exiting) lets the child go on; it then finds out for itself if
+        // the report failed, as rt's channel is gone too.
+        drop(sent);
+        // SAFETY: the intermediate process is done; leave without atexit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    drop(gate_w);
+    let mut b = [0u8; 1];
+    // EOF once the intermediate has reported and exited.
+    let _ = nix::unistd::read(&gate_r, &mut b);
+    Ok(())
 }
 
 /// Block until `start` opens exec.fifo for reading; the returned end is where we answer it.
