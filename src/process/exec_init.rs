@@ -2,9 +2,8 @@
 //! settings and execve. No rootfs work: the joined mount namespace already is the container's.
 //! Step numbers match msg.rs.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 
-use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
 
 use super::channel::Channel;
@@ -12,7 +11,6 @@ use super::init::InitError;
 use super::msg::Msg;
 use super::plan::ClonePlan;
 use super::setup;
-use crate::namespaces::clone_flag;
 use crate::security::seccomp::CompiledSeccomp;
 
 pub struct ExecConfig<'a> {
@@ -54,27 +52,7 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
     // then rooted correctly for us).
     chan.expect(Msg::Proceed)?;
 
-    // Open every namespace before joining any: after setns(mnt), /proc is the container's.
-    let join_fds = cfg
-        .plan
-        .join
-        .iter()
-        .map(|(t, p)| {
-            nix::fcntl::open(
-                p,
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map(|fd| (*t, fd))
-            .map_err(sys(format!("open namespace {}", p.display())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    // The user namespace comes first (the plan sorts it so): it grants the rights for the rest.
-    for (t, fd) in &join_fds {
-        nix::sched::setns(fd.as_fd(), CloneFlags::from_bits_retain(clone_flag(*t)))
-            .map_err(sys(format!("join {t} namespace")))?;
-    }
-    drop(join_fds);
+    super::init::join_namespaces(&cfg.plan.join)?;
 
     // Step 3: setns(pid/time) applies only to children. CLONE_PARENT makes rt the parent, so
     // the program does not hang under an intermediate that has exited.

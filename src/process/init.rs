@@ -104,24 +104,7 @@ fn init(
     crate::logging::timeline("init: proceed");
 
     // Step 2: enter and create namespaces as planned.
-    let join_fds = plan
-        .join
-        .iter()
-        .map(|(t, p)| {
-            nix::fcntl::open(
-                p,
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map(|fd| (*t, fd))
-            .map_err(sys(format!("open namespace {}", p.display())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (t, fd) in &join_fds {
-        nix::sched::setns(fd.as_fd(), CloneFlags::from_bits_retain(clone_flag(*t)))
-            .map_err(sys(format!("join {t} namespace")))?;
-    }
-    drop(join_fds);
+    join_namespaces(&plan.join)?;
     if plan.unshare_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(sys("unshare user namespace"))?;
         chan.send(&Msg::MapIds)?;
@@ -287,6 +270,31 @@ fn with_host_pid(state_json: &str) -> String {
         }
         _ => state_json.to_string(),
     }
+}
+
+/// Enter the namespaces the plan joins. All are opened before any is joined (after setns(mnt)
+/// the paths would be looked up in the container's /proc), and the user namespace comes first
+/// (the plan sorts it so): it grants the rights for the rest.
+pub(super) fn join_namespaces(
+    join: &[(oci_spec::runtime::LinuxNamespaceType, std::path::PathBuf)],
+) -> Result<(), InitError> {
+    let fds = join
+        .iter()
+        .map(|(t, p)| {
+            nix::fcntl::open(
+                p,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map(|fd| (*t, fd))
+            .map_err(sys(format!("open namespace {}", p.display())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (t, fd) in &fds {
+        nix::sched::setns(fd.as_fd(), CloneFlags::from_bits_retain(clone_flag(*t)))
+            .map_err(sys(format!("join {t} namespace")))?;
+    }
+    Ok(())
 }
 
 /// setns/unshare of a pid or time namespace applies only to children: fork once more, with
