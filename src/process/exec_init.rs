@@ -70,23 +70,7 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
         chan.send_with_fd(&Msg::Console, Some(master.as_raw_fd()))?;
     }
 
-    if let Some(v) = process.oom_score_adj() {
-        setup::oom_score_adj(v)?;
-    }
-    if let Some(l) = process.rlimits() {
-        setup::rlimits(l)?;
-    }
-    if let Some(io) = process.io_priority() {
-        setup::io_priority(io.class(), io.priority())?;
-    }
-    if let Some(s) = process.scheduler() {
-        setup::scheduler(s)?;
-    }
-    if let Some(a) = process.exec_cpu_affinity()
-        && let Some(f) = a.cpu_affinity_final()
-    {
-        setup::cpu_affinity("process.execCPUAffinity.final", f)?;
-    }
+    setup::process_attributes(process)?;
 
     let program =
         super::become_process::become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;

@@ -208,27 +208,11 @@ fn init(
     }
 
     // Process attributes that need privileges come before the user switch.
-    if let Some(v) = process.oom_score_adj() {
-        setup::oom_score_adj(v)?;
-    }
-    if let Some(l) = process.rlimits() {
-        setup::rlimits(l)?;
-    }
+    setup::process_attributes(process)?;
     if let Some(linux) = spec.linux()
         && let Some(p) = linux.personality()
     {
         setup::personality(p)?;
-    }
-    if let Some(io) = process.io_priority() {
-        setup::io_priority(io.class(), io.priority())?;
-    }
-    if let Some(s) = process.scheduler() {
-        setup::scheduler(s)?;
-    }
-    if let Some(a) = process.exec_cpu_affinity()
-        && let Some(f) = a.cpu_affinity_final()
-    {
-        setup::cpu_affinity("process.execCPUAffinity.final", f)?;
     }
     if !cfg.no_new_keyring {
         setup::join_session_keyring(&format!("_ses.{}", cfg.id))?;

@@ -86,6 +86,29 @@ pub fn rlimits(limits: &[PosixRlimit]) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// The process fields init and exec apply alike, while still privileged: oomScoreAdj, rlimits,
+/// ioPriority, scheduler and the final CPU affinity.
+pub fn process_attributes(process: &Process) -> Result<(), SetupError> {
+    if let Some(v) = process.oom_score_adj() {
+        oom_score_adj(v)?;
+    }
+    if let Some(l) = process.rlimits() {
+        rlimits(l)?;
+    }
+    if let Some(io) = process.io_priority() {
+        io_priority(io.class(), io.priority())?;
+    }
+    if let Some(s) = process.scheduler() {
+        scheduler(s)?;
+    }
+    if let Some(a) = process.exec_cpu_affinity()
+        && let Some(f) = a.cpu_affinity_final()
+    {
+        cpu_affinity("process.execCPUAffinity.final", f)?;
+    }
+    Ok(())
+}
+
 pub fn oom_score_adj(v: i32) -> Result<(), SetupError> {
     std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
         fail(
