@@ -11,15 +11,10 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Process;
 
 use super::channel::Channel;
-use super::init::InitError;
+use super::init::{InitError, sys};
 use super::msg::Msg;
 use super::setup;
 use crate::security::seccomp::{self, CompiledSeccomp};
-
-fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
-    let what = what.into();
-    move |source| InitError::Sys { what, source }
-}
 
 /// Everything execve needs, prepared while errors can still reach rt.
 pub struct Program {

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use oci_spec::runtime::Process;
 
 use super::channel::Channel;
-use super::init::InitError;
+use super::init::{InitError, sys};
 use super::msg::Msg;
 use super::plan::ClonePlan;
 use super::setup;
@@ -22,11 +22,6 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: i32,
     /// rt's signal mask before it blocked the signals it forwards; the program gets it back.
     pub sigmask: Option<nix::sys::signal::SigSet>,
-}
-
-fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
-    let what = what.into();
-    move |source| InitError::Sys { what, source }
 }
 
 /// Never returns: execs the program or reports the error to rt and exits.

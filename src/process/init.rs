@@ -61,7 +61,7 @@ pub enum InitError {
     Config(String),
 }
 
-fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
     let what = what.into();
     move |source| InitError::Sys { what, source }
 }

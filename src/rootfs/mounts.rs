@@ -108,7 +108,7 @@ pub fn mount_one(
     let target = resolve::open_in_root(root.as_fd(), dest, Create::Dir)
         .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
     match typ {
-        "cgroup" | "cgroup2" => return mount_cgroup(root, dest, &opts, typ).map_err(err),
+        "cgroup" | "cgroup2" => return mount_cgroup(root, dest, &opts).map_err(err),
         // A fake procfs or sysfs target that is not a plain directory is refused: mounting
         // over a symlink or file there is how several escapes began.
         "proc" | "sysfs" => {
@@ -224,7 +224,7 @@ fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String
 /// A cgroup filesystem for the container. With cgroup v2 on the host that is a cgroup2 mount
 /// (rooted at the container's cgroup when it has a cgroup namespace). With v1 or hybrid, runc's
 /// layout: a tmpfs with each hierarchy's container cgroup bind-mounted under its name.
-fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &MountOptions, typ: &str) -> Result<(), String> {
+fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String> {
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
     let target = reopen(root, dest).map_err(|e| format!("resolve: {e}"))?;
@@ -258,7 +258,6 @@ fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &MountOptions, typ: &str) -> 
             }
         };
     }
-    let _ = typ;
     mount(
         Some("tmpfs"),
         &tpath,
