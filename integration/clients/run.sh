@@ -10,6 +10,10 @@
 # Needs root and Debian's containerd, podman, conmon, umoci, busybox-static, util-linux (script).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+# CI may start us with stdin closed; the daemons and ctr must not inherit a random fd 0.
+exec </dev/null
+# script(1) runs its command with $SHELL; pin it so a run here behaves as under CI's bare env.
+export SHELL=/bin/sh
 
 RT=${1:-${CARGO_TARGET_DIR:-target}/debug/rt}
 RT=$(readlink -m "$RT")
@@ -196,10 +200,12 @@ pm() {
     timeout 60 podman --root "$P/root" --runroot "$P/runroot" --tmpdir "$P/tmp" --storage-driver vfs \
         --cgroup-manager cgroupfs --events-backend file --runtime "$PMRT" "$@"
 }
+# --foreground: plain timeout moves podman into its own process group, which leaves it in the
+# background of script's terminal; with -t its tcsetattr then stops it with SIGTTOU (runc too).
 cat >"$W/podman.sh" <<PODEOF
 #!/bin/sh
 export CONTAINERS_CONF=$P/containers.conf
-exec timeout 60 podman --root $P/root --runroot $P/runroot --tmpdir $P/tmp --storage-driver vfs \\
+exec timeout --foreground 60 podman --root $P/root --runroot $P/runroot --tmpdir $P/tmp --storage-driver vfs \\
     --cgroup-manager cgroupfs --events-backend file --runtime $PMRT "\$@"
 PODEOF
 chmod +x "$W/podman.sh"
