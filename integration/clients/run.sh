@@ -5,7 +5,7 @@
 # named after this run; the daemons are started here and stopped by pid.
 #
 # usage: integration/clients/run.sh [RUNTIME_BINARY]    (default: $CARGO_TARGET_DIR or target,
-#        debug/rt). Pass /usr/sbin/runc to compare. Prints PASS/FAIL/SKIP per check and a final
+#        x86_64-unknown-linux-gnu/debug/rt). Pass /usr/sbin/runc to compare. Prints PASS/FAIL/SKIP per check and a final
 #        line "N passed, M failed"; exits 1 on any failure.
 # Needs root and Debian's containerd, podman, conmon, umoci, busybox-static, util-linux (script).
 set -uo pipefail
@@ -15,7 +15,7 @@ exec </dev/null
 # script(1) runs its command with $SHELL; pin it so a run here behaves as under CI's bare env.
 export SHELL=/bin/sh
 
-RT=${1:-${CARGO_TARGET_DIR:-target}/debug/rt}
+RT=${1:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/debug/rt}
 RT=$(readlink -m "$RT")
 [ -x "$RT" ] || { echo "no runtime binary at $RT (cargo build first)" >&2; exit 1; }
 for b in containerd ctr podman conmon umoci script busybox python3; do

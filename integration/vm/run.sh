@@ -7,13 +7,13 @@
 # them and ends with `N passed, M failed`, exiting non-zero on any failure or if the guest never
 # reports.
 #
-# Usage: integration/vm/run.sh [RT_BINARY]   (default: target/release/rt, built if missing)
+# Usage: integration/vm/run.sh [RT_BINARY]   (default: target/x86_64-unknown-linux-gnu/release/rt, built if missing)
 # Needs root only for apt-get download; Debian packages: busybox-static, cpio, seabios, python3
 # and qemu-system-x86_64 (or qemu-system-x86's libraries: then the .deb is unpacked, see below).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-rt="${1:-$repo/target/release/rt}"
+rt="${1:-$repo/target/x86_64-unknown-linux-gnu/release/rt}"
 if [ ! -x "$rt" ]; then
     (cd "$repo" && cargo build --release)
 fi
