@@ -494,6 +494,24 @@ fn kill_all_kills_every_process_and_delete_leaves_no_cgroup() {
     assert!(!c.state_dir_exists());
 }
 
+#[test]
+fn delete_removes_nested_child_cgroups() {
+    let mut c = Container::new(Bundle::new());
+    c.bundle.long_running();
+    c.create_and_start();
+    // A shim or `exec --cgroup` may leave sub-cgroups (two levels here) under the container's.
+    let dirs = c.cgroup_dirs();
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        fs::create_dir_all(d.join("sub").join("leaf")).unwrap();
+    }
+    c.delete(true).ok();
+    assert!(c.cgroup_dirs().is_empty(), "left: {:?}", c.cgroup_dirs());
+    for d in &dirs {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+}
+
 /// No pid namespace: the container's processes are ordinary host processes,
 /// and a child of init outlives init unless the whole cgroup is killed.
 fn host_pidns_container() -> (Container, i32, i32) {
