@@ -52,7 +52,7 @@ impl CgroupFs {
         let root = PathBuf::from(DEFAULT_ROOT);
         let mode = detect_mode(&root)?;
         let own = read_string(Path::new("/proc/self/cgroup"))?;
-        let mountinfo = read_string(Path::new("/proc/self/mountinfo"))?;
+        let mountinfo = read_sized(Path::new("/proc/self/mountinfo"), 16 * 1024)?;
         let hierarchies = if mode == CgroupMode::V2 {
             Vec::new()
         } else {
@@ -252,8 +252,13 @@ pub fn join_cgroup(base: &Path, inner: &Path) -> PathBuf {
     }
 }
 
+/// A cgroup (or /proc) file: most are a line, the largest (memory.stat) a few KiB.
 pub fn read_string(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+    read_sized(path, 4096)
+}
+
+fn read_sized(path: &Path, first: usize) -> Result<String> {
+    crate::procfs::read_to_string(path, first).map_err(|source| CgroupError::Read {
         path: path.to_path_buf(),
         source,
     })
