@@ -1,7 +1,7 @@
 //! The host's cgroup hierarchies as seen in /proc/self/mountinfo, and this process's place in
 //! each (from /proc/self/cgroup): what the container's /sys/fs/cgroup mount shows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Hierarchy {
@@ -29,8 +29,8 @@ impl Hierarchy {
 }
 
 pub fn hierarchies() -> std::io::Result<Vec<Hierarchy>> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup")?;
+    let mountinfo = crate::procfs::read_to_string(Path::new("/proc/self/mountinfo"), 16 * 1024)?;
+    let cgroup = crate::procfs::read_to_string(Path::new("/proc/self/cgroup"), 4096)?;
     Ok(parse(&mountinfo, &cgroup))
 }
 

@@ -52,7 +52,7 @@ impl CgroupFs {
         let root = PathBuf::from(DEFAULT_ROOT);
         let mode = detect_mode(&root)?;
         let own = read_string(Path::new("/proc/self/cgroup"))?;
-        let mountinfo = read_string(Path::new("/proc/self/mountinfo"))?;
+        let mountinfo = read_sized(Path::new("/proc/self/mountinfo"), 16 * 1024)?;
         let hierarchies = if mode == CgroupMode::V2 {
             Vec::new()
         } else {
@@ -252,8 +252,13 @@ pub fn join_cgroup(base: &Path, inner: &Path) -> PathBuf {
     }
 }
 
+/// A cgroup (or /proc) file: most are a line, the largest (memory.stat) a few KiB.
 pub fn read_string(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+    read_sized(path, 4096)
+}
+
+fn read_sized(path: &Path, first: usize) -> Result<String> {
+    crate::procfs::read_to_string(path, first).map_err(|source| CgroupError::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -277,6 +282,41 @@ pub fn write_file(path: &Path, value: &str) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A cgroup file written many times over, each value in its own write(2) as with
+/// [`write_file`], on one open file: v1 devices.allow/deny take one rule per write, and a
+/// container's dozen rules then cost a dozen writes, not a dozen opens and closes as well.
+pub struct RepeatedWriter {
+    path: PathBuf,
+    file: Option<fs::File>,
+}
+
+impl RepeatedWriter {
+    pub fn new(path: PathBuf) -> RepeatedWriter {
+        RepeatedWriter { path, file: None }
+    }
+
+    pub fn write(&mut self, value: &str) -> Result<()> {
+        #[cfg(test)]
+        testutil::WRITES.with(|w| w.borrow_mut().push((self.path.clone(), value.to_string())));
+        let res = match &mut self.file {
+            Some(f) => f.write_all(value.as_bytes()),
+            None => fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&self.path)
+                .and_then(|mut f| {
+                    f.write_all(value.as_bytes())?;
+                    self.file = Some(f);
+                    Ok(())
+                }),
+        };
+        res.map_err(|source| CgroupError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 /// Write `value` to `dir/name`.
@@ -308,6 +348,11 @@ pub fn parse_u64(s: &str) -> Option<u64> {
 
 /// `mkdir -p`, returning the directories that were actually created (outermost first).
 pub fn mkdir_all(path: &Path) -> Result<Vec<PathBuf>> {
+    // Usually only the last directory is missing: one mkdir instead of a stat of it and of its
+    // parent first. Any failure takes the walk below, which sorts out what exists.
+    if fs::create_dir(path).is_ok() {
+        return Ok(vec![path.to_path_buf()]);
+    }
     let mut missing = Vec::new();
     let mut cur = Some(path);
     while let Some(p) = cur {

@@ -517,7 +517,7 @@ fn open_dir(p: &Path) -> Result<OwnedFd> {
 /// Pids in `dir`'s cgroup.procs and in every descendant cgroup's.
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let procs = dir.join("cgroup.procs");
-    match fs::read_to_string(&procs) {
+    match crate::procfs::read_to_string(&procs, 4096) {
         Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(source) => {

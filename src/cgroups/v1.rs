@@ -8,7 +8,7 @@ use oci_spec::runtime::{
     LinuxRdma, LinuxResources, LinuxThrottleDevice,
 };
 
-use super::fs::{read_trimmed, read_u64, write_file, write_in};
+use super::fs::{RepeatedWriter, read_trimmed, read_u64, write_file, write_in};
 use super::{CgroupError, Result};
 
 /// Leaf directory per v1 controller name.
@@ -148,20 +148,18 @@ pub fn init_cpuset_chain(dirs: &[PathBuf]) -> Result<()> {
 }
 
 fn set_devices(d: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    write_in(d, "devices.deny", "a")?;
+    let mut deny = RepeatedWriter::new(d.join("devices.deny"));
+    let mut allow = RepeatedWriter::new(d.join("devices.allow"));
+    deny.write("a")?;
     let mut all: Vec<(bool, String)> = rules
         .iter()
         .map(|r| (r.allow(), device_rule_string(r)))
         .collect();
     all.extend(default_rule_strings().into_iter().map(|s| (true, s)));
-    for (allow, rule) in all {
+    for (is_allow, rule) in all {
         // "a" alone is what the kernel reports; both forms are accepted.
-        let file = if allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        write_in(d, file, &rule)?;
+        let file = if is_allow { &mut allow } else { &mut deny };
+        file.write(&rule)?;
     }
     Ok(())
 }

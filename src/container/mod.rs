@@ -231,11 +231,8 @@ pub(crate) fn init_alive(pid: i32, start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    match crate::procfs::start_time(pid) {
-        Some(t) if t == start_time => !matches!(
-            crate::procfs::state_letter(pid),
-            Some('Z') | Some('X') | None
-        ),
+    match crate::procfs::start_time_and_state(pid) {
+        Some((t, state)) if t == start_time => !matches!(state, Some('Z') | Some('X') | None),
         _ => false,
     }
 }

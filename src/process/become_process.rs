@@ -60,7 +60,7 @@ pub fn become_process(
         listener = seccomp::install(f)?;
     }
     // A joined or new user namespace may forbid setgroups (setgroups=deny); runc skips it then.
-    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
+    let set_groups = crate::procfs::read_to_string(Path::new("/proc/self/setgroups"), 64)
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
     // AppArmor profile and SELinux label for the execve (writable before the user switch).

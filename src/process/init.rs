@@ -161,12 +161,15 @@ fn init(
     }
     // The state was serialised before clone, when the pid was unknown; the spec wants the host
     // pid, and before pivot_root /proc is still the runtime's procfs, where /proc/self is it.
-    let hook_state = with_host_pid(&cfg.state_json);
-    if let Some(h) = spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.create_container().as_ref())
-    {
+    // Only hooks read it.
+    let hooks = spec.hooks().as_ref();
+    let hook_state =
+        if hooks.is_some_and(|h| h.create_container().is_some() || h.start_container().is_some()) {
+            with_host_pid(&cfg.state_json)
+        } else {
+            String::new()
+        };
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
         crate::hooks::run_all("createContainer", h, &hook_state)?;
     }
     if has_mnt_ns {

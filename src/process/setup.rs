@@ -302,16 +302,15 @@ pub fn home_dir(uid: u32) -> String {
 
 /// PATH lookup as exec.LookPath does it, inside the container (after pivot_root).
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, SetupError> {
-    let is_exec = |p: &Path| {
+    let exec_bits = |m: &std::fs::Metadata| {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
+        m.is_file() && m.permissions().mode() & 0o111 != 0
     };
+    let is_exec = |p: &Path| std::fs::metadata(p).is_ok_and(|m| exec_bits(&m));
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
         return match std::fs::metadata(&p) {
-            Ok(_) if is_exec(&p) => Ok(p),
+            Ok(m) if exec_bits(&m) => Ok(p),
             Ok(_) => Err(fail(format!("exec {arg0:?}"), "permission denied")),
             Err(e) => Err(fail(format!("exec {arg0:?}"), e)),
         };

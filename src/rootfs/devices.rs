@@ -2,7 +2,7 @@
 //! standard symlinks. In a user namespace mknod is refused, so host nodes are bind-mounted.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +73,28 @@ fn nodes(devices: &[LinuxDevice]) -> Vec<Node> {
     out
 }
 
+/// Directories nodes and links go in, each opened once (nearly all are /dev): O_PATH
+/// directory fds, which serve *at calls as they are.
+struct Dirs<'a> {
+    root: &'a OwnedFd,
+    open: Vec<(PathBuf, OwnedFd)>,
+}
+
+impl Dirs<'_> {
+    fn get(&mut self, parent: &Path) -> Result<BorrowedFd<'_>, RootfsError> {
+        let i = match self.open.iter().position(|(p, _)| p == parent) {
+            Some(i) => i,
+            None => {
+                let fd = resolve::open_dir_in_root(self.root.as_fd(), parent, Create::Dir)
+                    .map_err(sys("create", parent))?;
+                self.open.push((parent.to_path_buf(), fd));
+                self.open.len() - 1
+            }
+        };
+        Ok(self.open[i].1.as_fd())
+    }
+}
+
 pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<(), RootfsError> {
     let devices = ctx
         .spec
@@ -80,6 +102,10 @@ pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<
         .as_ref()
         .and_then(|l| l.devices().clone())
         .unwrap_or_default();
+    let mut dirs = Dirs {
+        root,
+        open: Vec::new(),
+    };
     // runc adds the default devices only when /dev is the container's own; a bundle that binds
     // the host /dev gets exactly that.
     let list = nodes(&devices);
@@ -93,16 +119,16 @@ pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<
                 n.path.display()
             )));
         }
-        make_node(ctx, root, n)?;
+        make_node(ctx, &mut dirs, n)?;
     }
     if !dev_mounted {
         return Ok(());
     }
     for (target, link) in LINKS {
-        symlink_in_root(root, Path::new(target), Path::new(link))?;
+        symlink_in_root(&mut dirs, Path::new(target), Path::new(link))?;
     }
     if Path::new("/proc/kcore").exists() {
-        symlink_in_root(root, Path::new("/proc/kcore"), Path::new("/dev/core"))?;
+        symlink_in_root(&mut dirs, Path::new("/proc/kcore"), Path::new("/dev/core"))?;
     }
     // /dev/ptmx must be the container's own devpts multiplexer, not the host's.
     if ctx
@@ -112,24 +138,12 @@ pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<
         .flatten()
         .any(|m| m.destination() == Path::new("/dev/pts"))
     {
-        let parent = resolve::open_in_root(root.as_fd(), Path::new("/dev"), Create::Dir)
-            .map_err(sys("open", Path::new("/dev")))?;
-        let dirfd = reopen_dir(&parent)?;
-        // SAFETY: unlinkat on a dir fd we own with a static NUL-terminated name.
+        let dirfd = dirs.get(Path::new("/dev"))?;
+        // SAFETY: unlinkat on a live dir fd with a static NUL-terminated name.
         unsafe { libc::unlinkat(dirfd.as_raw_fd(), c"ptmx".as_ptr(), 0) };
-        symlink_in_root(root, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
+        symlink_in_root(&mut dirs, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
     }
     Ok(())
-}
-
-fn reopen_dir(opath: &OwnedFd) -> Result<OwnedFd, RootfsError> {
-    let p = fd_path(opath);
-    nix::fcntl::open(
-        &p,
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(sys("open", &p))
 }
 
 fn split(path: &Path) -> Result<(PathBuf, CString), RootfsError> {
@@ -142,16 +156,14 @@ fn split(path: &Path) -> Result<(PathBuf, CString), RootfsError> {
     Ok((parent, name))
 }
 
-fn make_node(ctx: &RootfsContext, root: &OwnedFd, n: &Node) -> Result<(), RootfsError> {
+fn make_node(ctx: &RootfsContext, dirs: &mut Dirs, n: &Node) -> Result<(), RootfsError> {
     let (parent, name) = split(&n.path)?;
-    let pfd = resolve::open_in_root(root.as_fd(), &parent, Create::Dir)
-        .map_err(sys("create", &parent))?;
-    let dir = reopen_dir(&pfd)?;
-    // SAFETY: unlinkat on a dir fd we own and a NUL-terminated name; ENOENT is fine.
-    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+    let dir = dirs.get(&parent)?.as_raw_fd();
+    // SAFETY: unlinkat on a live dir fd and a NUL-terminated name; ENOENT is fine.
+    unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
     if ctx.in_userns {
         // Bind the host's node over an empty file.
-        let target = resolve::open_in_root(root.as_fd(), &n.path, Create::File)
+        let target = resolve::open_in_root(dirs.root.as_fd(), &n.path, Create::File)
             .map_err(sys("create", &n.path))?;
         return mount(
             Some(&n.path),
@@ -163,41 +175,32 @@ fn make_node(ctx: &RootfsContext, root: &OwnedFd, n: &Node) -> Result<(), Rootfs
         .map_err(sys("bind device", &n.path));
     }
     let dev = libc::makedev(n.major as u32, n.minor as u32);
-    // SAFETY: mknodat/fchownat/fchmodat on a dir fd we own with a NUL-terminated name.
-    let rc = unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), n.kind | n.mode, dev) };
+    // SAFETY: mknodat/fchownat/fchmodat on a live dir fd (held by `dirs`) with a
+    // NUL-terminated name.
+    let rc = unsafe { libc::mknodat(dir, name.as_ptr(), n.kind | n.mode, dev) };
     if rc != 0 {
         return Err(sys("mknod", &n.path)(nix::Error::last()));
     }
     // SAFETY: as above; AT_SYMLINK_NOFOLLOW so a raced symlink is not followed.
-    let rc = unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            n.uid,
-            n.gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let rc = unsafe { libc::fchownat(dir, name.as_ptr(), n.uid, n.gid, libc::AT_SYMLINK_NOFOLLOW) };
     if rc != 0 {
         return Err(sys("chown", &n.path)(nix::Error::last()));
     }
     // The umask trimmed mknod's mode; set it exactly.
     // SAFETY: as above.
-    let rc = unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), n.mode, 0) };
+    let rc = unsafe { libc::fchmodat(dir, name.as_ptr(), n.mode, 0) };
     if rc != 0 {
         return Err(sys("chmod", &n.path)(nix::Error::last()));
     }
     Ok(())
 }
 
-fn symlink_in_root(root: &OwnedFd, target: &Path, link: &Path) -> Result<(), RootfsError> {
+fn symlink_in_root(dirs: &mut Dirs, target: &Path, link: &Path) -> Result<(), RootfsError> {
     let (parent, name) = split(link)?;
-    let pfd = resolve::open_in_root(root.as_fd(), &parent, Create::Dir)
-        .map_err(sys("create", &parent))?;
-    let dir = reopen_dir(&pfd)?;
+    let dir = dirs.get(&parent)?;
     let t = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| RootfsError::Invalid(format!("bad link target {}", target.display())))?;
-    // SAFETY: symlinkat with NUL-terminated strings and a dir fd we own.
+    // SAFETY: symlinkat with NUL-terminated strings and a live dir fd.
     let rc = unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
     if rc != 0 && nix::Error::last() != nix::Error::EEXIST {
         return Err(sys("symlink", link)(nix::Error::last()));

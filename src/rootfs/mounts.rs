@@ -92,23 +92,28 @@ pub fn mount_one(
                 .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
         }
         // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
-        // mount (reopened: the fd above still names the directory below it).
+        // mount. Both that and finish() need the new mount, which the fd above (naming the
+        // directory below it) is not: reopen once for the two.
         let extra = opts.flags
             & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
             & remount_flags();
+        if extra.is_empty() && !needs_finish(&opts) {
+            return Ok(());
+        }
+        drop(target);
+        let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
         if !extra.is_empty() {
-            let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
             remount_bind(&fd_path(&target), extra)
                 .map_err(|e| err(format!("remount with {extra:?}: {e}")))?;
         }
-        finish(root, dest, &opts).map_err(err)?;
+        finish(&target, &opts).map_err(err)?;
         return Ok(());
     }
 
     let target = resolve::open_in_root(root.as_fd(), dest, Create::Dir)
         .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
     match typ {
-        "cgroup" | "cgroup2" => return mount_cgroup(root, dest, &opts).map_err(err),
+        "cgroup" | "cgroup2" => return mount_cgroup(root, dest, target, &opts).map_err(err),
         // A fake procfs or sysfs target that is not a plain directory is refused: mounting
         // over a symlink or file there is how several escapes began.
         "proc" | "sysfs" => {
@@ -147,7 +152,12 @@ pub fn mount_one(
         r => r,
     };
     r.map_err(|e| err(format!("mount {} type {typ}: {e}", source.display())))?;
-    finish(root, dest, &opts).map_err(err)
+    if !needs_finish(&opts) {
+        return Ok(());
+    }
+    drop(target);
+    let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
+    finish(&target, &opts).map_err(err)
 }
 
 fn remount_flags() -> MsFlags {
@@ -192,16 +202,20 @@ pub fn remount_bind(target: &Path, flags: MsFlags) -> nix::Result<()> {
     }
 }
 
-/// Propagation and recursive attributes, applied to the mount now on `dest`.
-fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String> {
-    if opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clear == 0 {
+fn needs_finish(opts: &MountOptions) -> bool {
+    !opts.propagation.is_empty() || opts.rec_set != 0 || opts.rec_clear != 0
+}
+
+/// Propagation and recursive attributes, applied to the mount now on the destination
+/// (`target`, opened after the mount).
+fn finish(target: &OwnedFd, opts: &MountOptions) -> Result<(), String> {
+    if !needs_finish(opts) {
         return Ok(());
     }
-    let target = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
     for p in &opts.propagation {
         mount(
             None::<&str>,
-            &fd_path(&target),
+            &fd_path(target),
             None::<&str>,
             *p,
             None::<&str>,
@@ -224,10 +238,15 @@ fn finish(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String
 /// A cgroup filesystem for the container. With cgroup v2 on the host that is a cgroup2 mount
 /// (rooted at the container's cgroup when it has a cgroup namespace). With v1 or hybrid, runc's
 /// layout: a tmpfs with each hierarchy's container cgroup bind-mounted under its name.
-fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), String> {
+/// `target`: `dest` opened in root, with nothing mounted on it yet.
+fn mount_cgroup(
+    root: &OwnedFd,
+    dest: &Path,
+    target: OwnedFd,
+    opts: &MountOptions,
+) -> Result<(), String> {
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
-    let target = reopen(root, dest).map_err(|e| format!("resolve: {e}"))?;
     let tpath = fd_path(&target);
     let host =
         crate::cgroups_mountinfo::hierarchies().map_err(|e| format!("read mountinfo: {e}"))?;
@@ -266,40 +285,50 @@ fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), 
         Some("mode=755"),
     )
     .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
+    drop(target);
+    // The tmpfs just mounted, private to this mount namespace and holding nothing but what we
+    // create below: each hierarchy's directory is resolved inside it, not again from the
+    // container's root.
+    let tmpfs = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
+    let mut rf = flags;
+    if ro {
+        rf |= MsFlags::MS_RDONLY;
+    }
     for h in &host {
         let Some(name) = h.mount_point.file_name() else {
             continue;
         };
+        let name = Path::new(name);
         let sub = dest.join(name);
-        let t = resolve::open_in_root(root.as_fd(), &sub, Create::Dir)
+        let t = resolve::create_dir_in(tmpfs.as_fd(), name)
             .map_err(|e| format!("create {}: {e}", sub.display()))?;
         let own = h.own_dir();
-        if !own.exists() {
-            continue;
-        }
-        mount(
+        if let Err(e) = mount(
             Some(&own),
             &fd_path(&t),
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None::<&str>,
-        )
-        .map_err(|e| format!("bind {}: {e}", own.display()))?;
-        let t = reopen(root, &sub).map_err(|e| format!("reopen: {e}"))?;
-        let mut rf = flags;
-        if ro {
-            rf |= MsFlags::MS_RDONLY;
+        ) {
+            // A hierarchy we have no cgroup in is left out (its directory stays empty); asking
+            // the mount first saves a stat of every one that is there.
+            if !own.exists() {
+                continue;
+            }
+            return Err(format!("bind {}: {e}", own.display()));
         }
+        drop(t);
+        let t = resolve::open_in_root(tmpfs.as_fd(), name, Create::No)
+            .map_err(|e| format!("reopen: {e}"))?;
         remount_bind(&fd_path(&t), rf).map_err(|e| format!("remount {}: {e}", sub.display()))?;
     }
-    // Controllers mounted together (cpu,cpuacct) are reached by their single names too.
     if ro {
-        let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
-        remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
+        let tp = fd_path(&tmpfs);
+        remount_bind(&tp, MsFlags::MS_RDONLY | flags)
             .or_else(|_| {
                 mount(
                     None::<&str>,
-                    &fd_path(&t),
+                    &tp,
                     None::<&str>,
                     MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
                     Some("mode=755"),

@@ -1,6 +1,7 @@
 //! maskedPaths and readonlyPaths, applied after pivot_root. Targets are opened without following
 //! magic links, so /proc/self/... tricks can't redirect a mask.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
@@ -9,9 +10,11 @@ use super::mounts::remount_bind;
 use super::resolve::{self, Create, fd_path};
 use super::{RootfsError, sys};
 
-fn open_target(p: &str) -> Result<Option<std::os::fd::OwnedFd>, RootfsError> {
-    let root = resolve::open_root(Path::new("/")).map_err(sys("open", Path::new("/")))?;
-    use std::os::fd::AsFd;
+fn open_root() -> Result<OwnedFd, RootfsError> {
+    resolve::open_root(Path::new("/")).map_err(sys("open", Path::new("/")))
+}
+
+fn open_target(root: &OwnedFd, p: &str) -> Result<Option<OwnedFd>, RootfsError> {
     match resolve::open_in_root(root.as_fd(), Path::new(p), Create::No) {
         Ok(fd) => Ok(Some(fd)),
         Err(nix::Error::ENOENT) => Ok(None),
@@ -20,8 +23,14 @@ fn open_target(p: &str) -> Result<Option<std::os::fd::OwnedFd>, RootfsError> {
 }
 
 pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let root = open_root()?;
     for p in paths {
-        let Some(fd) = open_target(p)? else { continue };
+        let Some(fd) = open_target(&root, p)? else {
+            continue;
+        };
         let fp = fd_path(&fd);
         mount(
             Some(&fp),
@@ -31,7 +40,12 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
             None::<&str>,
         )
         .map_err(sys("bind readonly path", Path::new(p)))?;
-        let Some(fd) = open_target(p)? else { continue };
+        drop(fd);
+        // Reopened: the fd above names what is below the new bind mount, which the remount
+        // must not touch.
+        let Some(fd) = open_target(&root, p)? else {
+            continue;
+        };
         remount_bind(
             &fd_path(&fd),
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
@@ -43,8 +57,14 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
 }
 
 pub fn mask_paths(paths: &[String]) -> Result<(), RootfsError> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let root = open_root()?;
     for p in paths {
-        let Some(fd) = open_target(p)? else { continue };
+        let Some(fd) = open_target(&root, p)? else {
+            continue;
+        };
         let st = nix::sys::stat::fstat(&fd).map_err(sys("stat", Path::new(p)))?;
         let fp = fd_path(&fd);
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
