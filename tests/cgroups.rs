@@ -425,6 +425,12 @@ fn update_flags_and_resources_json() {
     assert_eq!(f("cpu", "cpu.cfs_quota_us"), "20000");
     let s = stats(&c);
     assert_eq!(s["data"]["pids"]["limit"], json!(33), "{s}");
+    // Each update starts from the resources the last one saved: a stale saved config would
+    // write the create-time memory limit and shares back here.
+    c.rt(&["update", "--pids-limit", "40", &c.id]).ok();
+    assert_eq!(f("pids", "pids.max"), "40");
+    assert_eq!(f("memory", "memory.limit_in_bytes"), "50331648");
+    assert_eq!(f("cpu", "cpu.shares"), "300");
 
     // Bad input: clear error, nothing changed.
     c.rt_stdin(&["update", "--resources", "-", &c.id], "{not json")

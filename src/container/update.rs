@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{Value, json};
 
 use super::{Container, ContainerError, Result, Status, io_err};
-use crate::state::{CONFIG_FILE, DirLock, Root, write_atomic};
+use crate::state::{CONFIG_FILE, DirLock, Root, STATE_FILE, write_atomic};
 
 #[derive(Default, Debug)]
 pub struct UpdateOpts {
@@ -65,7 +65,7 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     if c.status() == Status::Stopped {
         return Err(ContainerError::NotRunning);
     }
-    let mut config = c.config()?;
+    let config = c.config()?;
     let current = config
         .linux()
         .as_ref()
@@ -157,10 +157,13 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         .map_err(|e| ContainerError::Usage(format!("resources: {}: {}", e.path(), e.inner())))?;
     let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
     cg.apply(&resources)?;
-    if let Some(linux) = config.linux_mut() {
-        linux.set_resources(Some(resources));
+    let mut saved = saved_config_json(&c)?;
+    let resources_json =
+        serde_json::to_value(&resources).map_err(|e| ContainerError::Usage(e.to_string()))?;
+    if let Some(linux) = saved.get_mut("linux").and_then(Value::as_object_mut) {
+        linux.insert("resources".into(), resources_json);
     }
-    let data = serde_json::to_vec(&config).map_err(|e| ContainerError::Usage(e.to_string()))?;
+    let data = serde_json::to_vec(&saved).map_err(|e| ContainerError::Usage(e.to_string()))?;
     write_atomic(&c.dir.join(CONFIG_FILE), &data, 0o600)?;
     if c.record.config.take().is_some() {
         // An older rt's state.json: from now on the config is the copy beside it.
@@ -168,6 +171,23 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         c.record.save(&c.dir)?;
     }
     Ok(())
+}
+
+/// The saved config as JSON, edited as JSON: re-serializing a parsed Spec would pull serde's
+/// Serialize code for every config type into the binary just for `update` (~28 KB).
+fn saved_config_json(c: &Container) -> Result<Value> {
+    let (path, key) = if c.record.config.is_some() {
+        (c.dir.join(STATE_FILE), Some("config"))
+    } else {
+        (c.dir.join(CONFIG_FILE), None)
+    };
+    let text = std::fs::read(&path).map_err(io_err(format!("read {}", path.display())))?;
+    let mut v: Value = serde_json::from_slice(&text)
+        .map_err(|e| ContainerError::Usage(format!("{}: {e}", path.display())))?;
+    Ok(match key {
+        Some(k) => v.get_mut(k).map(Value::take).unwrap_or(Value::Null),
+        None => v,
+    })
 }
 
 /// Fields given in the update replace those in the current resources (objects merge).
