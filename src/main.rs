@@ -9,7 +9,7 @@
 
 use clap::Parser;
 
-use rt::cli::{self, Cli, Command, LogFormat};
+use rt::cli::{self, Cli, LogFormat};
 use rt::logging::{self, Format, Level};
 
 /// The C entry point. std's args still work: on glibc std reads argv from `.init_array`.
@@ -54,6 +54,15 @@ fn rt_main() {
     // CVE-2019-5736: before anything else, make rt's /proc/<pid>/exe unreachable to containers.
     let _ = rt::security::exe::set_non_dumpable();
     let args = cli::normalize(std::env::args().collect());
+    // CVE-2019-5736, second layer: the verbs whose processes a container can see (init, the
+    // exec'd child, a `#!/proc/self/exe` entry point) run from a read-only view of the binary.
+    // On success this does not return: the same pid starts over from the sealed image. Decided
+    // before clap so the unsealed first start does not parse the command line for nothing.
+    let seal_error = if cli::may_start_processes(&args) {
+        rt::security::exe::reexec_sealed().err()
+    } else {
+        None
+    };
     let parsed = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -61,15 +70,6 @@ fn rt_main() {
             let _ = e.print();
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
-    };
-    // CVE-2019-5736, second layer: the verbs whose processes a container can see (init, the
-    // exec'd child, a `#!/proc/self/exe` entry point) run from a read-only view of the binary.
-    // On success this does not return: the same pid starts over from the sealed image.
-    let seal_error = match parsed.command {
-        Some(Command::Create(_) | Command::Run { .. } | Command::Exec(_)) => {
-            rt::security::exe::reexec_sealed().err()
-        }
-        _ => None,
     };
     if parsed.version {
         cli::emit(&cli::version_text());

@@ -82,6 +82,18 @@ const VALUE_FLAGS: &[&str] = &[
     "--process-label",
 ];
 
+/// Whether the command line may name `create`, `run` or `exec`: any argument spelled so, not
+/// only the one clap will take for the verb. rt decides on the CVE-2019-5736 re-exec with this
+/// before clap has run (parsing the whole command tree is a good part of rt's start-up, and
+/// the sealed process parses anyway); an id or value that happens to be `run` only costs a
+/// needless re-exec, while a real create/run/exec can never skip it (clap has no aliases or
+/// prefix matching for these names).
+pub fn may_start_processes(args: &[String]) -> bool {
+    args.iter()
+        .skip(1)
+        .any(|a| matches!(a.as_str(), "create" | "run" | "exec"))
+}
+
 pub fn normalize(args: Vec<String>) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut passthrough = false;
@@ -142,5 +154,18 @@ mod tests {
                 "rt", "--root", "/r", "exec", "--tty", "--cwd", "/x", "id", "ls", "-env", "-tty"
             ]
         );
+    }
+    #[test]
+    fn verbs_that_start_processes_are_found_anywhere() {
+        let v =
+            |a: &[&str]| may_start_processes(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(v(&["rt", "run", "x"]));
+        assert!(v(&["rt", "--root", "/r", "create", "--bundle", "b", "x"]));
+        assert!(v(&["rt", "--log", "l", "exec", "x", "sh"]));
+        // Over-approximation: a value spelled like a verb also seals (harmless).
+        assert!(v(&["rt", "state", "run"]));
+        assert!(!v(&["rt", "state", "x"]));
+        assert!(!v(&["run"]), "argv[0] is not a verb");
+        assert!(!v(&["rt", "--version"]));
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use argv::normalize;
+pub use argv::{may_start_processes, normalize};
 
 #[derive(Parser, Debug)]
 #[command(
