@@ -15,7 +15,11 @@
 //!   syscalls make programs fall back instead of failing with EPERM;
 //! - without `flags` in the profile, SPEC_ALLOW is requested (dropped again if
 //!   the kernel rejects it), as runc does.
+//!
+//! create and exec go through `compile_cached`, which keeps compiled filters
+//! under `--root` (see cache.rs).
 
+mod cache;
 mod compiler;
 mod emit;
 mod tables;
@@ -32,6 +36,7 @@ use nix::sys::socket::{
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag};
 
+pub use cache::{CACHE_DIR, compile_cached};
 pub use compiler::BPF_MAXINSNS;
 
 #[derive(Debug, thiserror::Error)]
