@@ -19,8 +19,8 @@
 //!    (runc's old memfd clone costs a copy per container), the page cache is shared, the mount
 //!    is in no mount namespace (nothing to clean up, no mount events for systemd), and it goes
 //!    away with the last rt process holding it. `state`, `kill`, `delete`, ... never re-exec.
-//!    Cost, measured on a loaded 2-core VM: ~2.5 ms per create/run/exec (one more execve and
-//!    dynamic-loader start of rt, ~0.4 ms for creating and tearing down the two superblocks);
+//!    Cost, measured with contrib/bench on the 2-core test VM: ~1.7 ms of CPU per
+//!    create/run/exec (one more execve and start of the static rt, and the two superblocks);
 //!    nothing when the binary already lies on a read-only mount.
 //!
 //! What remains: between rt's own start and its re-exec (well under a millisecond) its exe is the
