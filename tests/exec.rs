@@ -232,6 +232,49 @@ fn bad_arguments_are_refused() {
 }
 
 #[test]
+fn ignore_paused_exec_joins_the_frozen_container_and_runs_after_resume() {
+    let (c, init) = running();
+    c.rt(&["pause", &c.id]).ok();
+    let pid_file = c.scratch.path().join("exec.pid");
+    let pid_arg = pid_file.to_string_lossy().into_owned();
+    // The new process joins the frozen cgroup, so it freezes too until `resume`.
+    let (child, out, err) = spawn_to_files(
+        c.command(&[
+            "exec",
+            "-d",
+            "--ignore-paused",
+            "--pid-file",
+            &pid_arg,
+            &c.id,
+            "sleep",
+            "1001",
+        ]),
+        c.scratch.path(),
+    );
+    c.rt(&["resume", &c.id]).ok();
+    wait_child(
+        child,
+        &out,
+        &err,
+        "exec --ignore-paused".into(),
+        std::time::Duration::from_secs(20),
+    )
+    .ok();
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(pid, init);
+    assert!(
+        c.cgroup_pids().contains(&pid),
+        "{pid} not in the container's cgroup"
+    );
+    let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\u{0}1001\u{0}");
+}
+
+#[test]
 fn exec_into_paused_and_stopped_containers_fails() {
     let (c, init) = running();
     c.rt(&["pause", &c.id]).ok();
