@@ -280,3 +280,65 @@ fn tty_flag_errors() {
         .stderr_has("cannot allocate tty if rt will detach without setting console socket");
     assert!(!c.state_dir_exists(), "a failed create left state behind");
 }
+
+#[test]
+fn foreground_run_forwards_a_window_resize() {
+    let mut b = terminal_bundle(10, 10);
+    // The container's shell reports its size when its terminal says it changed.
+    b.sh(&format!(
+        "trap 'stty size; exit 5' WINCH; {MARK_CMD}; while :; do sleep 0.1; done"
+    ));
+    let c = Container::new(b);
+    c.bundle.write();
+    let root = c.root_str();
+    let bundle = c.bundle.path_str();
+    let ws = |rows, cols| Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&ws(25, 90)), None).expect("openpty");
+    cloexec(pty.master.as_raw_fd());
+    cloexec(pty.slave.as_raw_fd());
+    let mut cmd = Command::new(rt_bin());
+    cmd.args(["--root", &root, "run", "--bundle", &bundle, &c.id])
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(c.scratch.path().join("winch-rt.err")).unwrap(),
+        ));
+    let mut child = cmd.spawn().expect("spawn rt");
+    drop(cmd);
+    let first = read_until(&pty.master, MARK, || false);
+    assert!(first.contains(MARK), "{first:?}");
+    // What a terminal emulator does on a resize: new size on the pty, SIGWINCH to its
+    // foreground process (rt here; it is not a session leader, so we send it ourselves).
+    // SAFETY: TIOCSWINSZ reads one Winsize that lives for the call.
+    let rc = unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSWINSZ, &ws(33, 77)) };
+    assert_eq!(rc, 0, "TIOCSWINSZ");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    )
+    .unwrap();
+    drop(pty.slave);
+    let mut status = None;
+    let out = read_until(&pty.master, "\u{0}never\u{0}", || {
+        if status.is_none() {
+            status = child.try_wait().ok().flatten();
+        }
+        status.is_some()
+    });
+    let status = status.or_else(|| child.wait().ok());
+    let err = std::fs::read_to_string(c.scratch.path().join("winch-rt.err")).unwrap_or_default();
+    assert!(
+        out.contains("33 77"),
+        "new size not passed on: {out:?} [rt: {err}]"
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(5),
+        "{out:?} [rt: {err}]"
+    );
+}
