@@ -230,6 +230,7 @@ impl IdmappedMounts {
 pub fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts, RootfsError> {
     let requests = plan(spec, bundle).map_err(RootfsError::Invalid)?;
     let mut out = IdmappedMounts::default();
+    let in_user_namespace = has_user_namespace(spec);
     // One user namespace per distinct mapping set, shared by the mounts that use it.
     let mut namespaces: Vec<(Mapping, OwnedFd)> = Vec::new();
     for r in requests {
@@ -259,6 +260,9 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts, RootfsError
                 namespaces.len() - 1
             }
         };
+        if in_user_namespace {
+            refuse_unlockable(&r.source, r.rbind).map_err(fail)?;
+        }
         let tree = open_tree(&r.source, r.rbind).map_err(|e| fail(format!("open_tree: {e}")))?;
         // The copy keeps the source's propagation: a copy of a shared host mount would be a peer
         // of it, and mounts made on top in the container would reach the host. rslave, like the
@@ -292,6 +296,91 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts, RootfsError
         out.fds.push((r.index, tree));
     }
     Ok(out)
+}
+
+fn has_user_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::User))
+}
+
+/// A tree rt clones outside the container's mount namespace carries none of the MNT_LOCK_*
+/// flags the kernel puts on the host mounts it copies into a less privileged namespace, so root
+/// in a user-namespace container could remount it read-write, setuid or exec, or unmount a
+/// submount to see what it covers on the host. Until the copy is made inside init's namespace,
+/// such sources are refused rather than exposed: a source whose mount is read-only, nosuid,
+/// nodev or noexec, and for a recursive bind one with mounts below it.
+fn refuse_unlockable(source: &Path, recursive: bool) -> Result<(), String> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let st = statvfs(source).map_err(|e| format!("statvfs: {e}"))?;
+    let lockable = [
+        (FsFlags::ST_RDONLY, "read-only"),
+        (FsFlags::ST_NOSUID, "nosuid"),
+        (FsFlags::ST_NODEV, "nodev"),
+        (FsFlags::ST_NOEXEC, "noexec"),
+    ];
+    let set: Vec<&str> = lockable
+        .iter()
+        .filter(|(f, _)| st.flags().contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    if !set.is_empty() {
+        return Err(format!(
+            "its host mount is {}, and in a user namespace rt cannot keep that locked on an \
+             idmapped copy; not supported",
+            set.join(", ")
+        ));
+    }
+    if recursive {
+        let dir = std::fs::canonicalize(source).map_err(|e| format!("resolve: {e}"))?;
+        let info = crate::procfs::read_to_string(Path::new("/proc/self/mountinfo"), 16 * 1024)
+            .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
+        if let Some(sub) = mounts_below(&info, &dir).next() {
+            return Err(format!(
+                "{} is mounted below it, and in a user namespace rt cannot keep it locked in a \
+                 recursive idmapped copy; not supported",
+                sub.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Mount points in a mountinfo text strictly below `dir`.
+fn mounts_below<'a>(info: &'a str, dir: &'a Path) -> impl Iterator<Item = PathBuf> + 'a {
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(move |p| p != dir && p.starts_with(dir))
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
+fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| {
+                let v = d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0'));
+                u8::try_from(v).ok()
+            });
+        match (b[i], oct) {
+            (b'\\', Some(v)) => {
+                out.push(v);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
 }
 
 /// A detached copy of the mount at `source` (the whole tree under it with `recursive`).
@@ -456,5 +545,24 @@ mod tests {
             json!({"namespaces": [{"type": "mount"}]}),
         );
         assert!(plan(&s, Path::new("/b")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn mountinfo_paths_are_unescaped_and_submounts_found() {
+        assert_eq!(
+            unescape_mountinfo("/a\\040b\\134c"),
+            std::ffi::OsString::from("/a b\\c")
+        );
+        assert_eq!(
+            unescape_mountinfo("/x\\777\\0"),
+            std::ffi::OsString::from("/x\\777\\0")
+        );
+        let info = "1 0 8:1 / / rw - ext4 /dev/vda rw\n\
+                    2 1 0:5 / /srv/data rw - tmpfs t rw\n\
+                    3 2 0:6 / /srv/data/in\\040side rw - tmpfs t rw\n\
+                    4 1 0:7 / /srv/database rw - tmpfs t rw\n";
+        let below: Vec<_> = mounts_below(info, Path::new("/srv/data")).collect();
+        assert_eq!(below, [PathBuf::from("/srv/data/in side")]);
+        assert_eq!(mounts_below(info, Path::new("/srv/database")).count(), 0);
     }
 }
