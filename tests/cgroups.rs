@@ -602,7 +602,7 @@ fn v2_container() -> Container {
     let mut b = Bundle::new();
     // The container's own /sys/fs/cgroup would be cgroup v1 otherwise.
     b.remove_mount("/sys/fs/cgroup");
-    Container::new(b).wrapped(V2_WRAPPER)
+    Container::new(b).wrapped(v2_wrapper())
 }
 
 fn controllers(u: &Path) -> Vec<String> {

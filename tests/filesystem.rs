@@ -299,30 +299,23 @@ fn mount_destination_through_symlink_stays_in_rootfs() {
     assert!(c.bundle.rootfs().join(&hp[1..]).join("sub").is_dir());
 }
 
-/// Run `rt run` of `c` in a private mount namespace (never the host's) in which `src` was first
-/// made a read-only, nosuid bind mount of itself.
-fn run_over_readonly_host_mount(c: &Container, src: &std::path::Path) -> Output {
-    c.bundle.write();
-    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-    let s = q(&src.to_string_lossy());
-    let script = format!(
-        "mount --bind {s} {s} && mount -o remount,bind,ro,nosuid {s} && \
-         exec {} --root {} run --bundle {} {}",
-        q(&rt_bin().to_string_lossy()),
-        q(&c.root_str()),
-        q(&c.bundle.path_str()),
-        q(&c.id)
-    );
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
-    let (child, out, err) = spawn_to_files(cmd, c.scratch.path());
-    wait_child(
-        child,
-        &out,
-        &err,
-        script,
-        std::time::Duration::from_secs(60),
-    )
+/// A container in a user namespace, with CAP_SYS_ADMIN there, that binds `src` (made a
+/// read-only, nosuid bind mount of itself first) on /mnt/host with `options` and runs `script`.
+/// Every rt call runs in a private mount namespace, so the host's mount table never changes.
+fn over_readonly_host_mount(src: &std::path::Path, options: &[&str], script: &str) -> Container {
+    let mut b = Bundle::new();
+    b.user_namespace(100000, 65536)
+        .remove_mount("/sys/fs/cgroup")
+        .add_mount(json!({
+            "destination": "/mnt/host", "type": "bind", "source": src, "options": options
+        }))
+        .capabilities(&["CAP_SYS_ADMIN"])
+        .sh(script);
+    fs::create_dir_all(b.rootfs().join("mnt/host")).unwrap();
+    let s = format!("'{}'", src.display());
+    Container::new(b).wrapped(in_private_mount_ns(&format!(
+        "mount --bind {s} {s} && mount -o remount,bind,ro,nosuid {s}"
+    )))
 }
 
 /// A read-only host mount stays read-only for root in a user-namespace container: init's mount
@@ -334,21 +327,14 @@ fn host_mount_flags_stay_locked_in_a_user_namespace() {
     let host = TempDir::new("lockedro");
     let src = host.path().join("ro");
     fs::create_dir_all(&src).unwrap();
-    let mut b = Bundle::new();
-    b.user_namespace(100000, 65536)
-        .remove_mount("/sys/fs/cgroup")
-        .add_mount(json!({
-            "destination": "/mnt/host", "type": "bind", "source": src, "options": ["rbind"]
-        }))
-        .capabilities(&["CAP_SYS_ADMIN"])
-        .sh(
-            "mount -o remount,bind,rw /mnt/host 2>/dev/null && echo remounted-rw || echo locked; \
-             touch /mnt/host/new 2>/dev/null || echo read-only; \
-             mount -o remount,bind,ro,nosuid /mnt/host && echo may-remount",
-        );
-    fs::create_dir_all(b.rootfs().join("mnt/host")).unwrap();
-    let c = Container::new(b);
-    let o = run_over_readonly_host_mount(&c, &src);
+    let c = over_readonly_host_mount(
+        &src,
+        &["rbind"],
+        "mount -o remount,bind,rw /mnt/host 2>/dev/null && echo remounted-rw || echo locked; \
+         touch /mnt/host/new 2>/dev/null || echo read-only; \
+         mount -o remount,bind,ro,nosuid /mnt/host && echo may-remount",
+    );
+    let o = c.run();
     o.ok();
     assert!(!src.join("new").exists());
     // The last line shows the refusals are the locks, not a missing right to remount at all.
@@ -367,18 +353,12 @@ fn idmapped_bind_of_a_locked_host_mount_is_refused_in_a_user_namespace() {
     let host = TempDir::new("lockedro-idmap");
     let src = host.path().join("ro");
     fs::create_dir_all(&src).unwrap();
-    let mut b = Bundle::new();
-    b.user_namespace(100000, 65536)
-        .remove_mount("/sys/fs/cgroup")
-        .add_mount(json!({
-            "destination": "/mnt/host", "type": "bind", "source": src,
-            "options": ["rbind", "idmap"]
-        }))
-        .capabilities(&["CAP_SYS_ADMIN"])
-        .sh("mount -o remount,bind,rw /mnt/host && touch /mnt/host/new");
-    fs::create_dir_all(b.rootfs().join("mnt/host")).unwrap();
-    let c = Container::new(b);
-    let o = run_over_readonly_host_mount(&c, &src);
+    let c = over_readonly_host_mount(
+        &src,
+        &["rbind", "idmap"],
+        "mount -o remount,bind,rw /mnt/host && touch /mnt/host/new",
+    );
+    let o = c.run();
     o.failed()
         .stderr_has("mounts[")
         .stderr_has("read-only, nosuid")

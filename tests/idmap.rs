@@ -259,19 +259,10 @@ fn ridmap_reaches_submounts_and_idmap_does_not() {
     std::fs::create_dir(&sub).unwrap();
     let top = src.path().join("top");
     std::fs::write(&top, "x").unwrap();
-    let setup = format!(
-        "mount -t tmpfs rt-test-idmap {0} && echo x > {0}/f && exec \"$0\" \"$@\"",
+    let wrapper = in_private_mount_ns(&format!(
+        "mount -t tmpfs rt-test-idmap {0} && echo x > {0}/f",
         sub.display()
-    );
-    let wrapper = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &setup,
-    ];
+    ));
     let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
     let mut b = Bundle::new();
     for (dest, opt) in [("/mnt/idmap", "idmap"), ("/mnt/ridmap", "ridmap")] {
@@ -288,7 +279,7 @@ fn ridmap_reaches_submounts_and_idmap_does_not() {
         "stat -c %u /mnt/idmap/top /mnt/idmap/sub/f /mnt/ridmap/top /mnt/ridmap/sub/f \
          /mnt/file",
     );
-    let c = Container::new(b).wrapped(&wrapper);
+    let c = Container::new(b).wrapped(wrapper);
     let o = c.run();
     o.ok();
     assert_eq!(

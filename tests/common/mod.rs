@@ -540,24 +540,28 @@ pub struct Container {
     pub init_stdout: Option<PathBuf>,
     pub init_stderr: Option<PathBuf>,
     /// A command every runtime call (and the cleanup) is run through, e.g.
-    /// [`V2_WRAPPER`]; empty: the runtime runs directly.
+    /// [`v2_wrapper`]; empty: the runtime runs directly.
     pub wrapper: Vec<String>,
+}
+
+/// A wrapper (see [`Container::wrapped`]) running the command in a private mount namespace of
+/// its own after `setup` (shell) ran there: how a test gives rt a mount table of its choosing
+/// without mounting anything in the root mount namespace.
+pub fn in_private_mount_ns(setup: &str) -> Vec<String> {
+    ["unshare", "-m", "--propagation", "private", "sh", "-c"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("{setup} && exec \"$@\""), "sh".to_string()])
+        .collect()
 }
 
 /// Runs a command in a private mount namespace with a cgroup2 instance
 /// mounted on /sys/fs/cgroup, so rt sees a pure cgroup v2 host. The
 /// hierarchy is the host's unified one (/sys/fs/cgroup/unified here), and
 /// nothing changes in the root mount namespace.
-pub const V2_WRAPPER: &[&str] = &[
-    "unshare",
-    "-m",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    "mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"",
-    "sh",
-];
+pub fn v2_wrapper() -> Vec<String> {
+    in_private_mount_ns("mount -t cgroup2 none /sys/fs/cgroup")
+}
 
 /// Where this host's cgroup2 hierarchy is mounted in the root mount
 /// namespace (the unified mount on hybrid hosts), if any.
@@ -596,9 +600,9 @@ impl Container {
             wrapper: self.wrapper.clone(),
         }
     }
-    /// Run every runtime call through `wrapper` (e.g. [`V2_WRAPPER`]).
-    pub fn wrapped(mut self, wrapper: &[&str]) -> Container {
-        self.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+    /// Run every runtime call through `wrapper` (e.g. [`v2_wrapper`]).
+    pub fn wrapped(mut self, wrapper: Vec<String>) -> Container {
+        self.wrapper = wrapper;
         self
     }
     /// `rt --root ROOT args...` as a Command (through the wrapper, if any).
