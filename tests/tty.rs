@@ -184,42 +184,69 @@ fn detached_exec_tty_sends_the_master_to_the_console_socket() {
     write_master(&master, "exit\n");
 }
 
-/// Run rt with its stdio on a fresh pty of `rows`x`cols`; returns what the pty showed (followed
-/// by rt's stderr) and rt's exit code.
-fn rt_on_pty(args: &[&str], rows: u16, cols: u16, scratch: &Path) -> (String, Option<i32>) {
-    let ws = Winsize {
+fn winsize(rows: u16, cols: u16) -> Winsize {
+    Winsize {
         ws_row: rows,
         ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
-    cloexec(pty.master.as_raw_fd());
-    cloexec(pty.slave.as_raw_fd());
-    let mut cmd = Command::new(rt_bin());
-    cmd.args(args)
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(
-            std::fs::File::create(scratch.join("pty-rt.err")).unwrap(),
-        ));
-    let mut child = cmd.spawn().expect("spawn rt");
-    drop(cmd);
-    drop(pty.slave);
-    let mut status = None;
-    let out = read_until(&pty.master, "\u{0}never\u{0}", || {
-        if status.is_none() {
-            status = child.try_wait().ok().flatten();
+    }
+}
+
+/// rt running with its stdin and stdout on a fresh pty, its stderr in a file.
+struct RtOnPty {
+    child: std::process::Child,
+    master: OwnedFd,
+    slave: OwnedFd,
+    err: std::path::PathBuf,
+}
+
+impl RtOnPty {
+    fn spawn(args: &[&str], size: Winsize, scratch: &Path) -> RtOnPty {
+        let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+        cloexec(pty.master.as_raw_fd());
+        cloexec(pty.slave.as_raw_fd());
+        let err = scratch.join("pty-rt.err");
+        let child = Command::new(rt_bin())
+            .args(args)
+            .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+            .spawn()
+            .expect("spawn rt");
+        RtOnPty {
+            child,
+            master: pty.master,
+            slave: pty.slave,
+            err,
         }
-        status.is_some()
-    });
-    let status = status.or_else(|| child.wait().ok());
-    let err = std::fs::read_to_string(scratch.join("pty-rt.err")).unwrap_or_default();
-    // rt's own errors go to the file; show them with what the pty printed.
-    (
-        format!("{out}\n[rt stderr: {err}]"),
-        status.and_then(|s| s.code()),
-    )
+    }
+
+    /// Everything the pty shows until rt exits (followed by rt's stderr), and rt's exit code.
+    fn finish(mut self) -> (String, Option<i32>) {
+        // Our end of the slave closed: the master sees EOF once rt and the container are gone.
+        drop(self.slave);
+        let mut status = None;
+        let out = read_until(&self.master, "\u{0}never\u{0}", || {
+            if status.is_none() {
+                status = self.child.try_wait().ok().flatten();
+            }
+            status.is_some()
+        });
+        let status = status.or_else(|| self.child.wait().ok());
+        let err = std::fs::read_to_string(&self.err).unwrap_or_default();
+        // rt's own errors go to the file; show them with what the pty printed.
+        (
+            format!("{out}\n[rt stderr: {err}]"),
+            status.and_then(|s| s.code()),
+        )
+    }
+}
+
+/// Run rt with its stdio on a fresh pty of `rows`x`cols`; returns what the pty showed (followed
+/// by rt's stderr) and rt's exit code.
+fn rt_on_pty(args: &[&str], rows: u16, cols: u16, scratch: &Path) -> (String, Option<i32>) {
+    RtOnPty::spawn(args, winsize(rows, cols), scratch).finish()
 }
 
 #[test]
@@ -292,53 +319,24 @@ fn foreground_run_forwards_a_window_resize() {
     c.bundle.write();
     let root = c.root_str();
     let bundle = c.bundle.path_str();
-    let ws = |rows, cols| Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(Some(&ws(25, 90)), None).expect("openpty");
-    cloexec(pty.master.as_raw_fd());
-    cloexec(pty.slave.as_raw_fd());
-    let mut cmd = Command::new(rt_bin());
-    cmd.args(["--root", &root, "run", "--bundle", &bundle, &c.id])
-        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(
-            std::fs::File::create(c.scratch.path().join("winch-rt.err")).unwrap(),
-        ));
-    let mut child = cmd.spawn().expect("spawn rt");
-    drop(cmd);
-    let first = read_until(&pty.master, MARK, || false);
+    let rt = RtOnPty::spawn(
+        &["--root", &root, "run", "--bundle", &bundle, &c.id],
+        winsize(25, 90),
+        c.scratch.path(),
+    );
+    let first = read_until(&rt.master, MARK, || false);
     assert!(first.contains(MARK), "{first:?}");
     // What a terminal emulator does on a resize: new size on the pty, SIGWINCH to its
     // foreground process (rt here; it is not a session leader, so we send it ourselves).
     // SAFETY: TIOCSWINSZ reads one Winsize that lives for the call.
-    let rc = unsafe { libc::ioctl(pty.slave.as_raw_fd(), libc::TIOCSWINSZ, &ws(33, 77)) };
+    let rc = unsafe { libc::ioctl(rt.slave.as_raw_fd(), libc::TIOCSWINSZ, &winsize(33, 77)) };
     assert_eq!(rc, 0, "TIOCSWINSZ");
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(rt.child.id() as i32),
         nix::sys::signal::Signal::SIGWINCH,
     )
     .unwrap();
-    drop(pty.slave);
-    let mut status = None;
-    let out = read_until(&pty.master, "\u{0}never\u{0}", || {
-        if status.is_none() {
-            status = child.try_wait().ok().flatten();
-        }
-        status.is_some()
-    });
-    let status = status.or_else(|| child.wait().ok());
-    let err = std::fs::read_to_string(c.scratch.path().join("winch-rt.err")).unwrap_or_default();
-    assert!(
-        out.contains("33 77"),
-        "new size not passed on: {out:?} [rt: {err}]"
-    );
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(5),
-        "{out:?} [rt: {err}]"
-    );
+    let (out, code) = rt.finish();
+    assert!(out.contains("33 77"), "new size not passed on: {out:?}");
+    assert_eq!(code, Some(5), "{out:?}");
 }
