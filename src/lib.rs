@@ -14,5 +14,7 @@ pub mod security;
 pub mod signal;
 pub mod spec;
 pub mod state;
+#[cfg(test)]
+mod testutil;
 pub mod timefmt;
 pub mod tty;

@@ -394,7 +394,6 @@ pub fn parse_flat_keyed(s: &str) -> Vec<(String, u64)> {
 pub(crate) mod testutil {
     use super::*;
     use std::cell::RefCell;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     thread_local! {
         /// Every write_file call made on this thread, in order.
@@ -417,31 +416,7 @@ pub(crate) mod testutil {
         WRITES.with(|w| w.borrow().clone())
     }
 
-    /// A temporary directory removed on drop.
-    pub struct TempDir(pub PathBuf);
-
-    impl TempDir {
-        pub fn new() -> Self {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "rt-cgtest-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    pub use crate::testutil::TempDir;
 
     /// Create `dir/name` for each (name, content).
     pub fn touch(dir: &Path, files: &[(&str, &str)]) {
@@ -482,7 +457,7 @@ mod tests {
 
     #[test]
     fn own_cgroup_lookup() {
-        let t = testutil::TempDir::new();
+        let t = testutil::TempDir::new("cgroups");
         let fs = CgroupFs::from_layout(
             t.path(),
             CgroupMode::V2,

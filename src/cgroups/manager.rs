@@ -915,7 +915,7 @@ mod tests {
 
     #[test]
     fn path_defaults_to_slash_id_and_is_cleaned() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
         let m = FsManager::new(fs.clone(), None, "abc", None).unwrap();
         assert_eq!(m.path(), Path::new("/abc"));
@@ -927,7 +927,7 @@ mod tests {
 
     #[test]
     fn relative_path_follows_runc() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         fake_v1(t.path(), "x");
         let own = "5:memory:/process_api/h\n4:pids:/\n0::/user.slice/sess\n";
         let fs = CgroupFs::from_layout(t.path(), CgroupMode::V1, own).unwrap();
@@ -941,7 +941,7 @@ mod tests {
             Some(t.path().join("pids/rel/c").as_path())
         );
         // v2: relative to the parent of rt's own cgroup.
-        let t2 = TempDir::new();
+        let t2 = TempDir::new("cgroups");
         let fs = CgroupFs::from_layout(t2.path(), CgroupMode::V2, own).unwrap();
         let m = FsManager::new(fs, Some(Path::new("rel")), "x", None).unwrap();
         assert_eq!(
@@ -968,7 +968,7 @@ mod tests {
 
     #[test]
     fn write_error_names_file_and_errno() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let p = t.path().join("nope/pids.max");
         let e = write_file(&p, "1").unwrap_err();
         assert_eq!(
@@ -979,7 +979,7 @@ mod tests {
 
     #[test]
     fn v1_memory_cpu_pids() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let r = res(json!({
             "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
                        "swappiness": 10, "disableOOMKiller": true, "kernelTCP": 1048576,
@@ -1033,7 +1033,7 @@ mod tests {
 
     #[test]
     fn v1_memsw_written_first_when_raising() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v1_manager(&t, None);
         m.create().unwrap();
         touch(
@@ -1066,7 +1066,7 @@ mod tests {
 
     #[test]
     fn v1_cpuset_copied_from_parent() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v1_manager(&t, None);
         m.create().unwrap();
         assert_eq!(f(&t, "cpuset/test/cpuset.cpus"), "0-1");
@@ -1075,7 +1075,7 @@ mod tests {
 
     #[test]
     fn v1_pids_unlimited_and_blkio_hugetlb_network() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let r = res(json!({
             "pids": {"limit": -1},
             "blockIO": {
@@ -1122,7 +1122,7 @@ mod tests {
 
     #[test]
     fn v1_blkio_bfq_fallback() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v1_manager(&t, None);
         m.create().unwrap();
         fs::remove_file(t.path().join("blkio/test/blkio.weight")).unwrap();
@@ -1139,7 +1139,7 @@ mod tests {
 
     #[test]
     fn v1_devices_deny_all_then_rules_in_order() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let r = res(json!({"devices": [
             {"allow": false, "access": "rwm"},
             {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
@@ -1179,7 +1179,7 @@ mod tests {
 
     #[test]
     fn v1_add_task_freeze_pids_stats_destroy() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v1_manager(&t, None);
         m.create().unwrap();
         assert!(m.clone_into_fd().is_none());
@@ -1236,7 +1236,7 @@ mod tests {
 
     #[test]
     fn v1_unified_refused() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v1_manager(&t, None);
         m.create().unwrap();
         let e = m
@@ -1247,7 +1247,7 @@ mod tests {
 
     #[test]
     fn v2_resources() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let r = res(json!({
             "memory": {"limit": 67108864, "swap": 100663296, "reservation": 33554432},
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0",
@@ -1307,7 +1307,7 @@ mod tests {
 
     #[test]
     fn v2_memory_edge_cases() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v2_manager(&t, None);
         m.create().unwrap();
         // swap == limit: no swap.
@@ -1337,7 +1337,7 @@ mod tests {
 
     #[test]
     fn v2_nested_enables_only_ancestors() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         fake_v2(t.path(), "a/b");
         touch(&t.path().join("a"), &[("cgroup.subtree_control", "pids\n")]);
         let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
@@ -1359,7 +1359,7 @@ mod tests {
 
     #[test]
     fn v2_missing_controller_is_named() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         touch(
             t.path(),
             &[
@@ -1377,7 +1377,7 @@ mod tests {
 
     #[test]
     fn v2_unified_keys_are_checked() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v2_manager(&t, None);
         m.create().unwrap();
         for k in ["../memory.max", "a/b", ".."] {
@@ -1397,7 +1397,7 @@ mod tests {
 
     #[test]
     fn v2_freeze_kill_pids_stats() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v2_manager(&t, None);
         m.create().unwrap();
         touch(
@@ -1441,7 +1441,7 @@ mod tests {
     #[test]
     fn v2_freeze_without_events_file_fails() {
         // A missing cgroup.events is an error, not a hang.
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         let mut m = v2_manager(&t, None);
         m.create().unwrap();
         fs::remove_file(t.path().join("test/cgroup.events")).unwrap();
@@ -1450,7 +1450,7 @@ mod tests {
 
     #[test]
     fn hybrid_hugetlb_goes_to_unified() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         fake_v1(t.path(), "test");
         fs::remove_dir_all(t.path().join("hugetlb")).unwrap();
         let u = t.path().join("unified");
@@ -1486,7 +1486,7 @@ mod tests {
 
     #[test]
     fn v1_limit_without_its_controller_fails_before_mkdir() {
-        let t = TempDir::new();
+        let t = TempDir::new("cgroups");
         fake_v1(t.path(), "test");
         fs::remove_dir_all(t.path().join("pids")).unwrap();
         fs::remove_dir_all(t.path().join("hugetlb")).unwrap();

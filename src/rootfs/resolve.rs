@@ -274,28 +274,20 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
-    /// A fresh root under the temp dir, removed on drop.
-    struct TempRoot(PathBuf);
+    /// A fresh directory `root` under a temp dir removed on drop.
+    struct TempRoot(crate::testutil::TempDir);
 
     impl TempRoot {
         fn new(name: &str) -> TempRoot {
-            let base =
-                std::env::temp_dir().join(format!("rt-resolve-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&base);
-            std::fs::create_dir_all(base.join("root")).unwrap();
-            TempRoot(base)
+            let t = crate::testutil::TempDir::new(&format!("resolve-{name}"));
+            std::fs::create_dir(t.path().join("root")).unwrap();
+            TempRoot(t)
         }
         fn root(&self) -> PathBuf {
-            self.0.join("root")
+            self.0.path().join("root")
         }
         fn fd(&self) -> OwnedFd {
             open_root(&self.root()).unwrap()
-        }
-    }
-
-    impl Drop for TempRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -489,23 +489,21 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     /// A fresh directory standing in for `--root`, removed on drop.
-    struct TmpRoot(PathBuf);
+    struct TmpRoot(crate::testutil::TempDir);
 
     impl TmpRoot {
         fn new(tag: &str) -> TmpRoot {
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "rt-seccomp-cache-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            TmpRoot(p)
+            TmpRoot(crate::testutil::TempDir::new(&format!(
+                "seccomp-cache-{tag}"
+            )))
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
         }
 
         fn cache(&self) -> PathBuf {
-            self.0.join(CACHE_DIR)
+            self.path().join(CACHE_DIR)
         }
 
         fn entries(&self) -> Vec<String> {
@@ -522,12 +520,6 @@ mod tests {
             let e = self.entries();
             assert_eq!(e.len(), 1, "{e:?}");
             self.cache().join(&e[0])
-        }
-    }
-
-    impl Drop for TmpRoot {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
         }
     }
 
@@ -568,13 +560,13 @@ mod tests {
         let p = profile(42);
         let direct = compile(&p).unwrap();
         assert!(lookup_in(&root, &p).unwrap().is_none());
-        assert_same(&compile_cached(&root.0, &p).unwrap(), &direct);
+        assert_same(&compile_cached(root.path(), &p).unwrap(), &direct);
         let entry = root.entry();
         let hit = lookup_in(&root, &p)
             .unwrap()
             .expect("a hit after the first compile");
         assert_same(&hit, &direct);
-        assert_same(&compile_cached(&root.0, &p).unwrap(), &direct);
+        assert_same(&compile_cached(root.path(), &p).unwrap(), &direct);
         assert_eq!(root.entries().len(), 1);
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&root.cache()), 0o700);
@@ -594,10 +586,10 @@ mod tests {
     #[test]
     fn another_profile_misses() {
         let root = TmpRoot::new("other");
-        compile_cached(&root.0, &profile(42)).unwrap();
+        compile_cached(root.path(), &profile(42)).unwrap();
         let other = profile(43);
         assert!(lookup_in(&root, &other).unwrap().is_none());
-        let got = compile_cached(&root.0, &other).unwrap();
+        let got = compile_cached(root.path(), &other).unwrap();
         assert_same(&got, &compile(&other).unwrap());
         assert_ne!(got.program, compile(&profile(42)).unwrap().program);
         assert_eq!(root.entries().len(), 2);
@@ -623,7 +615,7 @@ mod tests {
         let root = TmpRoot::new("damage");
         let p = profile(42);
         let direct = compile(&p).unwrap();
-        compile_cached(&root.0, &p).unwrap();
+        compile_cached(root.path(), &p).unwrap();
         let path = root.entry();
         let good = fs::read(&path).unwrap();
         let key_len = cache_key(&p).unwrap().len();
@@ -646,7 +638,7 @@ mod tests {
         for (what, bytes) in damages {
             fs::write(&path, &bytes).unwrap();
             assert!(lookup_in(&root, &p).is_err(), "{what}: not refused");
-            assert_same(&compile_cached(&root.0, &p).unwrap(), &direct);
+            assert_same(&compile_cached(root.path(), &p).unwrap(), &direct);
             assert_eq!(fs::read(&path).unwrap(), good, "{what}: not rewritten");
         }
     }
@@ -658,7 +650,7 @@ mod tests {
         let root = TmpRoot::new("forged");
         let victim = profile(42);
         let other = profile(7);
-        compile_cached(&root.0, &victim).unwrap();
+        compile_cached(root.path(), &victim).unwrap();
         let path = root.entry();
         let forged = encode(&cache_key(&other).unwrap(), &compile(&other).unwrap());
         fs::write(&path, &forged).unwrap();
@@ -666,7 +658,7 @@ mod tests {
             lookup_in(&root, &victim),
             Err(CacheError::OtherKey(_))
         ));
-        let got = compile_cached(&root.0, &victim).unwrap();
+        let got = compile_cached(root.path(), &victim).unwrap();
         assert_same(&got, &compile(&victim).unwrap());
         assert_ne!(fs::read(&path).unwrap(), forged);
     }
@@ -675,10 +667,13 @@ mod tests {
     fn loose_directory_is_not_trusted() {
         let root = TmpRoot::new("loose");
         let p = profile(42);
-        compile_cached(&root.0, &p).unwrap();
+        compile_cached(root.path(), &p).unwrap();
         fs::set_permissions(root.cache(), fs::Permissions::from_mode(0o777)).unwrap();
         assert!(matches!(lookup_in(&root, &p), Err(CacheError::Insecure(_))));
-        assert_same(&compile_cached(&root.0, &p).unwrap(), &compile(&p).unwrap());
+        assert_same(
+            &compile_cached(root.path(), &p).unwrap(),
+            &compile(&p).unwrap(),
+        );
     }
 
     #[test]
@@ -687,7 +682,10 @@ mod tests {
         // A file where the cache directory would go.
         fs::write(root.cache(), b"").unwrap();
         let p = profile(42);
-        assert_same(&compile_cached(&root.0, &p).unwrap(), &compile(&p).unwrap());
+        assert_same(
+            &compile_cached(root.path(), &p).unwrap(),
+            &compile(&p).unwrap(),
+        );
     }
 
     #[test]
@@ -695,7 +693,7 @@ mod tests {
         let root = TmpRoot::new("evict");
         let total = MAX_ENTRIES as u32 + 5;
         for errno in 1..=total {
-            compile_cached(&root.0, &profile(errno)).unwrap();
+            compile_cached(root.path(), &profile(errno)).unwrap();
         }
         assert_eq!(root.entries().len(), MAX_ENTRIES);
         // mtimes can tie within the filesystem's granularity, so only the entry written last
@@ -753,7 +751,7 @@ mod tests {
         let data = fs::read("/usr/share/containers/seccomp.json").unwrap();
         let p: LinuxSeccomp = serde_json::from_slice(&data).unwrap();
         let root = TmpRoot::new("bench");
-        compile_cached(&root.0, &p).unwrap();
+        compile_cached(root.path(), &p).unwrap();
         let runs = 200;
         let time = |f: &dyn Fn()| {
             let mut v: Vec<u128> = (0..runs)
