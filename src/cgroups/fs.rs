@@ -271,22 +271,13 @@ pub fn read_trimmed(path: &Path) -> Result<String> {
 
 /// Write `value` to an existing cgroup file in one write(2).
 pub fn write_file(path: &Path, value: &str) -> Result<()> {
-    #[cfg(test)]
-    testutil::WRITES.with(|w| w.borrow_mut().push((path.to_path_buf(), value.to_string())));
-    let res = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(value.as_bytes()));
-    res.map_err(|source| CgroupError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    RepeatedWriter::new(path.to_path_buf()).write(value)
 }
 
-/// A cgroup file written many times over, each value in its own write(2) as with
-/// [`write_file`], on one open file: v1 devices.allow/deny take one rule per write, and a
-/// container's dozen rules then cost a dozen writes, not a dozen opens and closes as well.
+/// A cgroup file written value after value, each in its own write(2), on one open file (opened
+/// at the first write, so [`write_file`] is one of these written once): v1 devices.allow/deny
+/// take one rule per write, and a container's dozen rules then cost a dozen writes, not a dozen
+/// opens and closes as well.
 pub struct RepeatedWriter {
     path: PathBuf,
     file: Option<fs::File>,
