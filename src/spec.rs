@@ -497,6 +497,8 @@ fn linux_problems(
     }
     if let Some(b) = r.block_io()
         && let Some(w) = b.weight()
+        // 0 means "not set": Docker writes `"blockIO":{"weight":0}` for every container.
+        && w != 0
         && !(10..=1000).contains(&w)
     {
         v.push(format!(

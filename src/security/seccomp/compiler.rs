@@ -237,16 +237,13 @@ fn parse_entries(
                     "{path}.args[{j}].index: {index} is out of range (syscalls have arguments 0 to {MAX_ARG_INDEX})"
                 )));
             }
-            if arg.op() == LinuxSeccompOperator::ScmpCmpMaskedEq && arg.value_two().is_none() {
-                return Err(SeccompError::Invalid(format!(
-                    "{path}.args[{j}].valueTwo: required by SCMP_CMP_MASKED_EQ (value is the mask, valueTwo the expected result)"
-                )));
-            }
             per_index[index] += 1;
             conds.push(Cond {
                 index,
                 op: arg.op(),
                 value: arg.value(),
+                // valueTwo is OPTIONAL: Docker's and containerd's default profiles omit it
+                // when it is 0 (Go's omitempty), and runc reads a missing one as 0.
                 value_two: arg.value_two().unwrap_or(0),
             });
         }
