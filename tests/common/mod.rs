@@ -43,6 +43,43 @@ pub fn is_runc() -> bool {
         .unwrap_or(false)
 }
 
+/// Where [`skip`] and [`runc_differs`] record what a run did not check; contrib/test.sh
+/// counts and prints these lines after `cargo test`.
+pub fn notes_file() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-notes.log")
+}
+
+fn record_note(kind: &str, reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("{kind}: {test}: {reason}");
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(notes_file())
+    {
+        let _ = writeln!(f, "{kind} {test}: {reason}");
+    }
+}
+
+/// A check this host cannot make (the feature is absent). Counted and printed by
+/// contrib/test.sh; the caller returns right after.
+pub fn skip(reason: &str) {
+    record_note("SKIP", reason);
+}
+
+/// True (and recorded) when the runtime under test is runc and the test expects behaviour
+/// runc 1.1.5 does not have, for the reason given (a runc bug the spec contradicts, or a
+/// feature newer than runc 1.1). The test returns early on runc; every reason is listed by
+/// contrib/test.sh, so each difference stays written down.
+pub fn runc_differs(reason: &str) -> bool {
+    if !is_runc() {
+        return false;
+    }
+    record_note("RUNC-DIFFERS", reason);
+    true
+}
+
 /// The `ociVersion` written into generated configs. runc 1.1 supports up to
 /// 1.0.2-dev; override with `RT_TEST_OCI_VERSION`.
 pub fn oci_version() -> String {
