@@ -92,7 +92,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         .unwrap_or_default();
     let plan = plan::plan(&namespaces)?;
     let compiled = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(seccomp::compile_cached(root.path(), s)?),
+        Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
     logging::timeline("plan");

@@ -77,7 +77,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let plan = plan::exec_plan(&namespaces, c.record.pid)?;
     // Only a config with a seccomp section reaches the compiler.
     let compiled = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(seccomp::compile_cached(root.path(), s)?),
+        Some(s) => Some(seccomp::compile(s)?),
         None => None,
     };
     let cgroup = c.cgroup();

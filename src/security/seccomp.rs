@@ -1,5 +1,5 @@
 //! OCI seccomp profile -> BPF, compiled by rt's own small compiler into
-//! seccompiler's program format and installed with seccomp(2).
+//! classic BPF (libc's `sock_filter`) and installed with seccomp(2).
 //!
 //! Semantics follow runc (and through it libseccomp):
 //! - default errno/trace data EPERM; `errnoRet` is ignored for other actions;
@@ -15,11 +15,7 @@
 //!   syscalls make programs fall back instead of failing with EPERM;
 //! - without `flags` in the profile, SPEC_ALLOW is requested (dropped again if
 //!   the kernel rejects it), as runc does.
-//!
-//! create and exec go through `compile_cached`, which keeps compiled filters
-//! under `--root` (see cache.rs).
 
-mod cache;
 mod compiler;
 mod emit;
 mod tables;
@@ -36,7 +32,6 @@ use nix::sys::socket::{
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag};
 
-pub use cache::{CACHE_DIR, compile_cached};
 pub use compiler::BPF_MAXINSNS;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +64,7 @@ pub enum SeccompError {
 /// A filter compiled in the parent before clone, so the child only has to install it.
 #[derive(Debug, Clone)]
 pub struct CompiledSeccomp {
-    pub program: seccompiler::BpfProgram,
+    pub program: Vec<libc::sock_filter>,
     /// SECCOMP_FILTER_FLAG_* bits.
     pub flags: libc::c_ulong,
     /// Some when any rule uses SCMP_ACT_NOTIFY: where the listener fd must be sent.
@@ -143,16 +138,15 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledSeccomp, SeccompError> 
 }
 
 fn seccomp_set_filter(
-    program: &seccompiler::BpfProgram,
+    program: &[libc::sock_filter],
     flags: libc::c_ulong,
 ) -> Result<libc::c_long, std::io::Error> {
     let len = u16::try_from(program.len())
         .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     let prog = libc::sock_fprog {
         len,
-        // seccompiler::sock_filter is #[repr(C)] with the same fields as
-        // libc::sock_filter (u16, u8, u8, u32), so the layouts are identical.
-        filter: program.as_ptr() as *mut libc::sock_filter,
+        // The kernel never writes through this pointer; sock_fprog just declares it mutable.
+        filter: program.as_ptr().cast_mut(),
     };
     // SAFETY: `prog` points at `program`, which outlives the call; the kernel
     // only reads `len` instructions from it (copy_from_user) and keeps no

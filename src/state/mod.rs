@@ -1,9 +1,6 @@
 //! The on-disk record of a container under `--root`: one directory per id whose creation is the
 //! atomic "already exists" check, a state.json replaced atomically, and an flock for mutating
 //! verbs. Status is never trusted from disk: see `container::status`.
-//!
-//! --root also holds `seccomp:cache` (`security::seccomp::CACHE_DIR`): no id can name it, and
-//! having no state.json it is no container to `ids`.
 
 mod id;
 mod lock;
@@ -289,18 +286,6 @@ mod tests {
         assert_eq!(sum.cgroup_path.as_deref(), Some(Path::new("/x")));
         root.remove("c1").unwrap();
         assert!(matches!(root.load("c1"), Err(StateError::NotExist)));
-        fs::remove_dir_all(&p).unwrap();
-    }
-
-    #[test]
-    fn ids_skip_the_seccomp_cache() {
-        let p = tmp_root("cache");
-        let root = Root::open(&p).unwrap();
-        let cache = p.join(crate::security::seccomp::CACHE_DIR);
-        fs::create_dir(&cache).unwrap();
-        fs::write(cache.join("0123456789abcdef"), b"entry").unwrap();
-        record("c3").save(&root.claim("c3").unwrap()).unwrap();
-        assert_eq!(root.ids().unwrap(), vec!["c3".to_string()]);
         fs::remove_dir_all(&p).unwrap();
     }
 

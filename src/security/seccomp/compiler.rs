@@ -134,7 +134,7 @@ struct Entry<'a> {
 }
 
 pub(super) struct Compiled {
-    pub program: Vec<seccompiler::sock_filter>,
+    pub program: Vec<libc::sock_filter>,
     pub uses_notify: bool,
 }
 

@@ -5,7 +5,7 @@
 //! instructions ahead; farther targets go through an inserted `JA` trampoline
 //! (whose offset is 32 bits).
 
-use seccompiler::sock_filter;
+use libc::sock_filter;
 
 // Opcodes (linux/bpf_common.h).
 pub(super) const BPF_LD: u16 = 0x00;
