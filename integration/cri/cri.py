@@ -74,7 +74,7 @@ class Report:
         except grpc.RpcError as e:
             self.fail(name, f"gRPC {e.code().name}: {e.details()}")
             return None
-        except (OSError, KeyError, ValueError) as e:
+        except Exception as e:  # a surprise in a reply fails this step, not the whole run
             self.fail(name, f"{type(e).__name__}: {e}")
             return None
         print(f"PASS {name}", flush=True)
@@ -158,26 +158,34 @@ def processes_mentioning(word):
 
 
 class Pod:
-    """One pod with two containers (seccomp RuntimeDefault, and none) on one runtime handler."""
+    """One pod on one runtime handler: a host-network pod with the CASES containers, or a
+    pod-network pod with one container."""
 
-    def __init__(self, cri, opts, handler, report):
+    def __init__(self, cri, opts, handler, report, network):
+        """network: NODE (a hostNetwork pod: containerd's own network namespace) or POD (a
+        network namespace of the pod's own, set up by the CNI bridge plugin)."""
         self.cri, self.opts, self.handler, self.report = cri, opts, handler, report
+        self.network = network
+        self.kind = "pod" if network == "NODE" else "podnet"
         self.cgroup_parent = f"{opts.cgroup_prefix}-{handler}"
-        self.log_dir = os.path.join(opts.work, f"logs-{handler}")
+        self.log_dir = os.path.join(opts.work, f"logs-{self.kind}-{handler}")
         self.pod_config = {
-            "metadata": {"name": f"pod-{handler}", "uid": f"uid-{handler}", "namespace": "rt-cri"},
+            "metadata": {"name": f"{self.kind}-{handler}", "uid": f"uid-{self.kind}-{handler}", "namespace": "rt-cri"},
             "logDirectory": self.log_dir,
             "linux": {
                 "cgroupParent": self.cgroup_parent,
-                # No CNI plugins here: the pod uses the host's network, as hostNetwork pods do.
-                "securityContext": {"namespaceOptions": {"network": "NODE", "pid": "POD", "ipc": "POD"}},
+                "securityContext": {"namespaceOptions": {"network": network, "pid": "POD", "ipc": "POD"}},
             },
         }
+        # the kubelet names only pods with a UTS namespace of their own, which a hostNetwork pod
+        # lacks (runc refuses a hostname there)
+        if network == "POD":
+            self.pod_config["hostname"] = f"{self.kind}-{handler}"
         self.pod = None
         self.containers = {}  # case -> container id
 
     def name(self, step):
-        return f"{self.handler}: {step}"
+        return f"{self.handler}: {step}" if self.network == "NODE" else f"{self.handler}: pod network: {step}"
 
     def bundle(self, cid):
         return os.path.join(self.opts.state, "io.containerd.runtime.v2.task", NAMESPACE, cid)
@@ -210,14 +218,14 @@ class Pod:
         check(len(procs) == 1, f"{cg} holds {procs}, wanted the pause process")
 
     def volume(self, case):
-        return os.path.join(self.opts.work, f"volumes-{self.handler}", case)
+        return os.path.join(self.opts.work, f"volumes-{self.kind}-{self.handler}", case)
 
-    def create(self, case):
+    def create(self, case, security_context):
         security = {
             "namespaceOptions": {"pid": "CONTAINER"},
             "maskedPaths": KUBELET_MASKED,
             "readonlyPaths": KUBELET_READONLY,
-            **CASES[case][1],
+            **security_context,
         }
         # the kubelet's two kinds of mount: a file (the termination log, inside the runtime's
         # /dev tmpfs) and a directory volume; writable for the restricted case's uid too
@@ -268,7 +276,7 @@ class Pod:
         check(os.path.isdir(self.runtime_state(cid)), f"no {self.runtime_state(cid)}: another runtime ran it")
         if self.opts.capture and self.handler == "runc":  # the reference runtime's pod
             capture(self, cid, f"cri-{case}.json")
-            capture(self, self.pod, "cri-sandbox.json")
+            capture(self, self.pod, f"cri-sandbox-{'hostnet' if self.network == 'NODE' else 'podnet'}.json")
         log = os.path.join(self.log_dir, f"{case}.log")
         ok = wait_for(lambda: os.path.exists(log) and " stdout F started" in open(log).read(), 5)
         check(ok, f"{log} lacks the container's 'started' line (CRI log format)")
@@ -296,23 +304,19 @@ class Pod:
         )
         r = self.exec_sync(case, ["sh", "-c", script])
         check(r.exit_code == 0, f"exit {r.exit_code}: {r.stderr.decode(errors='replace')}")
-        out = r.stdout.decode().splitlines()
+        out = [line.split() for line in r.stdout.decode().splitlines()]
         vol = self.volume(case)
         got = read(os.path.join(vol, "termination-log")), read(os.path.join(vol, "data", "f"))
         check(got == (f"term-{case}", f"vol-{case}"), f"host side of the mounts holds {got}")
         with open("/proc/self/oom_score_adj") as f:  # containerd raises what is below its own
             want_adj = max(OOM_SCORE_ADJ, int(f.read()))
-        check(out[0] == str(want_adj), f"oom_score_adj {out[0]}, wanted {want_adj}")
+        check(out[0] == [str(want_adj)], f"oom_score_adj {out[0]}, wanted {want_adj}")
         # a masked path that exists is empty (/dev/null or an empty tmpfs) inside
-        masked = {line.split()[0]: line.split()[1] for line in out if line.split()[0] in KUBELET_MASKED}
+        masked = {f[0]: f[1] for f in out if len(f) == 2 and f[0] in KUBELET_MASKED}
         for p in KUBELET_MASKED:
             if os.path.exists(p):
                 check(masked.get(p) == "0", f"masked {p} shows {masked.get(p)} bytes or entries")
-        mounts = {}
-        for line in out:
-            fields = line.split()
-            if len(fields) > 6 and fields[0].isdigit():
-                mounts[fields[4]] = fields[5].split(",")
+        mounts = {f[4]: f[5].split(",") for f in out if len(f) > 6 and f[0].isdigit()}  # mountinfo
         for p in KUBELET_READONLY:
             if os.path.exists(p):
                 check("ro" in mounts.get(p, []), f"read-only {p}: mount options {mounts.get(p)}")
@@ -402,6 +406,9 @@ class Pod:
         left = os.listdir(root) if os.path.isdir(root) else []
         left = [x for x in left if x != "seccomp:cache"]  # rt's compiled-filter cache, not a container
         check(not left, f"left under the runtime root {root}: {left}")
+        netns = os.path.join(self.opts.state, "io.containerd.grpc.v1.cri", "netns")
+        left = os.listdir(netns) if os.path.isdir(netns) else []
+        check(not left, f"network namespaces left in {netns}: {left}")
         for c in ("memory", "pids", "cpu"):
             d = cgroup_file(self.cgroup_parent, c, "", "")
             kids = [k for k in os.listdir(d) if os.path.isdir(os.path.join(d, k))] if os.path.isdir(d) else []
@@ -410,10 +417,13 @@ class Pod:
     # ---------------------------------------------------------------- the sequence
     def run(self):
         s = self.report.step
-        if s(self.name("RunPodSandbox (host network, pod READY, pause in its cgroup)"), self.run_pod) is None:
+        net = "host network" if self.network == "NODE" else "CNI bridge"
+        if s(self.name(f"RunPodSandbox ({net}, pod READY, pause in its cgroup)"), self.run_pod) is None:
             return
-        for case, (what, _, _) in CASES.items():
-            s(self.name(f"CreateContainer {case} ({what})"), self.create, case)
+        if self.network == "POD":
+            return self.run_pod_network()
+        for case, (what, security, _) in CASES.items():
+            s(self.name(f"CreateContainer {case} ({what})"), self.create, case, security)
         for case, (_, _, mode) in CASES.items():
             if case not in self.containers:
                 continue
@@ -439,25 +449,60 @@ class Pod:
         s(self.name("StopPodSandbox"), self.stop_pod)
         s(self.name("RemovePodSandbox (shim, bundle, runtime root, cgroups gone)"), self.remove_pod)
 
+    def run_pod_network(self):
+        s = self.report.step
+        case = "pod-network"
+        if s(self.name(f"CreateContainer {case}"), self.create, case, {}):
+            if s(self.name(f"StartContainer {case}"), self.start, case):
+                s(self.name("ExecSync: the container is in the pod's network namespace, with its IP"),
+                  self.in_pod_network, case)
+            s(self.name(f"StopContainer {case}"), self.stop, case)
+            s(self.name(f"RemoveContainer {case}"), self.remove, case)
+        s(self.name("StopPodSandbox"), self.stop_pod)
+        s(self.name("RemovePodSandbox"), self.remove_pod)
+
+    def in_pod_network(self, case):
+        status = self.cri.call("PodSandboxStatus", {"podSandboxId": self.pod, "verbose": True})
+        ip = status.status.network.ip
+        check(ip, "the pod has no IP")
+        pause_netns = os.readlink(f"/proc/{json.loads(status.info['info'])['pid']}/ns/net")
+        r = self.exec_sync(case, ["sh", "-c", "readlink /proc/self/ns/net; cat /proc/net/fib_trie; hostname"])
+        out = r.stdout.decode()
+        check(r.exit_code == 0, f"exit {r.exit_code}: {r.stderr.decode(errors='replace')}")
+        lines = out.split()
+        check(lines[0] == pause_netns, f"the container's {lines[0]}, the pause's {pause_netns}")
+        check(pause_netns != os.readlink(f"/proc/{self.opts.containerd_pid}/ns/net"), "the pod is in containerd's netns")
+        check(ip in out, f"the pod's {ip} is not in the container's /proc/net/fib_trie")
+        check(lines[-1] == self.pod_config["hostname"], f"hostname {lines[-1]}")
+
     def clean_up(self):
         """After a failure: take down whatever is left of the pod, quietly."""
         if self.pod is None:
             return
-        for call, key in (("StopPodSandbox", "podSandboxId"), ("RemovePodSandbox", "podSandboxId")):
+        for call in ("StopPodSandbox", "RemovePodSandbox"):
             try:
-                self.cri.call(call, {key: self.pod})
+                self.cri.call(call, {"podSandboxId": self.pod})
             except grpc.RpcError as e:
                 print(f"    cleanup {call}: {e.details()}", file=sys.stderr)
 
 
 def capture(pod, cid, filename):
-    """Save the config.json the CRI plugin wrote, with the run's host paths and ids replaced by
-    placeholders (see README.md in the corpus directory)."""
+    """Save the config.json the CRI plugin wrote, with what belongs to this run replaced:
+    @CRI_ROOT@ and @CRI_STATE@  the CRI plugin's dirs under containerd's root and state
+                                (sandboxes/@SANDBOX_ID@/{hostname,hosts,resolv.conf} and /shm)
+    @SANDBOX_ID@, @CONTAINER_ID@  the 64-hex ids
+    @SANDBOX_PID@               the pause process, in /proc/@SANDBOX_PID@/ns/{ipc,uts,net}
+    @NETNS_PATH@                the pod network's namespace file (bind mount of an nsfs)
+    @CGROUP_PARENT@             the pod's cgroup parent (absolute, cgroupfs driver)
+    @VOLUMES@                   host dir of the kubelet-style mounts: @VOLUMES@/<case>/data
+                                (a directory) and @VOLUMES@/<case>/termination-log (a file)
+    @LOG_DIR@                   the pod's log directory (an annotation only)
+    @HOSTNAME@                  the node's hostname (HOSTNAME= in a hostNetwork pod's env)
+    The rootfs is "rootfs", relative to the bundle, as containerd writes it."""
     with open(os.path.join(pod.bundle(cid), "config.json")) as f:
         text = f.read()
-    spec = json.loads(text)
-    pause_pid = str(pod.cri.call("PodSandboxStatus", {"podSandboxId": pod.pod, "verbose": True}).info.get("info", "{}"))
-    pause_pid = str(json.loads(pause_pid).get("pid", ""))
+    info = pod.cri.call("PodSandboxStatus", {"podSandboxId": pod.pod, "verbose": True}).info
+    pause_pid = json.loads(info["info"])["pid"]
     opts = pod.opts
     subs = [
         (os.path.join(opts.state, "io.containerd.grpc.v1.cri"), "@CRI_STATE@"),
@@ -469,10 +514,11 @@ def capture(pod, cid, filename):
     ]
     if cid != pod.pod:
         subs.append((cid, "@CONTAINER_ID@"))
+    text = re.sub(re.escape(os.path.join(opts.state, "io.containerd.grpc.v1.cri", "netns")) + r"/cni-[0-9a-f-]+",
+                  "@NETNS_PATH@", text)
     for old, new in subs:
         text = text.replace(old, new)
-    if pause_pid:
-        text = re.sub(rf"/proc/{pause_pid}/ns/", "/proc/@SANDBOX_PID@/ns/", text)
+    text = text.replace(f"/proc/{pause_pid}/ns/", "/proc/@SANDBOX_PID@/ns/")
     check(opts.work not in text, f"{filename}: a host path is left: {opts.work}")
     spec = json.loads(text)
     env = spec["process"].get("env", [])
@@ -494,6 +540,7 @@ def main():
     p.add_argument("--image", required=True)
     p.add_argument("--cgroup-prefix", required=True, help="pods' cgroup parents are PREFIX-<handler>")
     p.add_argument("--handler", action="append", required=True, metavar="NAME=RUNTIME_ROOT")
+    p.add_argument("--containerd-pid", required=True, type=int)
     p.add_argument("--capture", help="save the config.json files the CRI plugin wrote for the runc pod here")
     opts = p.parse_args()
     opts.runtime_root = dict(h.split("=", 1) for h in opts.handler)
@@ -506,11 +553,12 @@ def main():
     if version is not None:
         print(f"== {version.runtime_name} {version.runtime_version}, CRI {version.runtime_api_version}")
     for handler in opts.runtime_root:
-        pod = Pod(cri, opts, handler, report)
-        try:
-            pod.run()
-        finally:
-            pod.clean_up()
+        for network in ("NODE", "POD"):
+            pod = Pod(cri, opts, handler, report, network)
+            try:
+                pod.run()
+            finally:
+                pod.clean_up()
     print(f"cri.py: {report.passed} passed, {report.failed} failed")
     return 1 if report.failed else 0
 

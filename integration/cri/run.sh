@@ -8,7 +8,7 @@
 #   RUNTIME_BINARY defaults to $CARGO_TARGET_DIR or target, x86_64-unknown-linux-gnu/debug/rt.
 #   --capture also saves the config.json files the CRI plugin wrote for the runc pod under
 #   tests/corpus/callers/cri-*.json, host paths and ids replaced by @PLACEHOLDERS@
-#   (tests/corpus/callers/README.md).
+#   (listed in cri.py's capture()).
 #   CRI_API_PROTO=FILE uses that api.proto instead of fetching containerd's source with apt-get.
 # Prints PASS/FAIL per step and runtime, its time, and "N passed, M failed"; exits 1 on a failure.
 #
@@ -29,10 +29,11 @@ if [ "${1:-}" = --capture ]; then CAPTURE=$PWD/tests/corpus/callers; shift; fi
 RT=${1:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/debug/rt}
 RT=$(readlink -m "$RT")
 RUNC=/usr/sbin/runc
+CNI_BIN=/usr/lib/cni # Debian's containernetworking-plugins
 PY=/usr/bin/python3 # Debian's, which has python3-grpcio (not a pyenv or venv python first on PATH)
 [ -x "$RT" ] || { echo "no runtime binary at $RT (cargo build first)" >&2; exit 1; }
-for b in containerd ctr umoci gcc protoc unshare busybox $RUNC $PY; do
-    command -v $b >/dev/null || { echo "missing $b: apt-get install containerd umoci gcc libc6-dev protobuf-compiler python3-grpcio busybox-static runc" >&2; exit 1; }
+for b in containerd ctr umoci gcc protoc unshare busybox $RUNC $PY $CNI_BIN/bridge; do
+    command -v $b >/dev/null || { echo "missing $b: apt-get install containerd umoci gcc libc6-dev protobuf-compiler python3-grpcio busybox-static runc containernetworking-plugins" >&2; exit 1; }
 done
 $PY -c 'import grpc, google.protobuf' 2>/dev/null || { echo "missing python3-grpcio / python3-protobuf" >&2; exit 1; }
 
@@ -44,11 +45,11 @@ pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL $1"; shift; for l in "$@"; do printf '    %s\n' "$l"; done; FAILED=$((FAILED + 1)); }
 die() { echo "$1" >&2; [ -f "${2:-}" ] && tail -20 "$2" >&2; exit 1; }
 
-# pids of processes (shims) that were handed our containerd's socket: only ours mention $W
+# pids of our shims (handed our containerd's socket) and of processes in our pods' cgroups
 our_processes() {
     local p
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$SOCK" && echo "${p#/proc/}"
+        { tr '\0' ' ' <"$p/cmdline" | grep -qF -- "$SOCK" || grep -qF ":$CG-" "$p/cgroup"; } 2>/dev/null && echo "${p#/proc/}"
     done
 }
 our_cgroups() { ls -d /sys/fs/cgroup/*"$CG"-* /sys/fs/cgroup/*/"${CG#/}"-* 2>/dev/null; }
@@ -56,6 +57,13 @@ our_cgroups() { ls -d /sys/fs/cgroup/*"$CG"-* /sys/fs/cgroup/*/"${CG#/}"-* 2>/de
 CD_PID=""
 RUN_CONTAINERD_EXISTED=0; [ -e /run/containerd ] && RUN_CONTAINERD_EXISTED=1
 stop_everything() {
+    # containers a failed run left: their runtimes kill them and take their cgroups and state
+    local h id
+    for h in "$RT=$W/root-rt" "$RUNC=$W/root-runc"; do
+        for id in $(ls "${h#*=}/k8s.io" 2>/dev/null | grep -vx 'seccomp:cache'); do
+            "${h%%=*}" --root "${h#*=}/k8s.io" delete -f "$id" >/dev/null 2>&1
+        done
+    done
     if [ -n "$CD_PID" ]; then
         kill "$CD_PID" 2>/dev/null; wait "$CD_PID" 2>/dev/null; CD_PID=""
     fi
@@ -101,7 +109,7 @@ protoc -I "$W/src" --python_out="$W/stubs" "$W/src/api.proto" || die "protoc fai
 R=$W/rootfs
 mkdir -p "$R"/{bin,etc,tmp,proc,sys,dev}
 cp /bin/busybox "$R/bin/busybox"
-for a in sh cat echo sleep ps true; do ln -sf busybox "$R/bin/$a"; done
+for a in sh cat echo sleep ps true readlink hostname id grep touch ls wc; do ln -sf busybox "$R/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
 echo 'root:x:0:' >"$R/etc/group"
 gcc -static -O2 -Wall -o "$R/pause" integration/cri/pause.c || die "building the pause program failed"
@@ -118,7 +126,13 @@ gcc -static -O2 -Wall -o "$R/pause" integration/cri/pause.c || die "building the
 ) >"$W/umoci.log" 2>&1 || die "building the OCI image failed" "$W/umoci.log"
 
 # ---------------------------------------------------------------- containerd with the CRI plugin
-mkdir -p "$W/cd" "$W/root-rt" "$W/root-runc" "$W/cni/net.d" "$W/cni/bin"
+mkdir -p "$W/cd" "$W/root-rt" "$W/root-runc" "$W/cni/net.d"
+# The pod network: Debian's CNI bridge plugin, in containerd's own network namespace, so the
+# bridge, veths and addresses never reach the machine's; no gateway, no masquerade, no iptables.
+cat >"$W/cni/net.d/10-rtcri.conflist" <<EOF
+{"cniVersion": "1.0.0", "name": "rtcri", "plugins": [{"type": "bridge", "bridge": "rtcri0", "isGateway": false,
+ "ipMasq": false, "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.213.0.0/24"}]], "dataDir": "$W/cni/ipam"}}]}
+EOF
 runtime() { # NAME BINARY ROOT
     cat <<EOF
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$1]
@@ -146,8 +160,11 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.tracing.
   disable_apparmor = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
+  # the pod network's namespaces are bind mounts: under our state dir, in containerd's private
+  # mount namespace
+  netns_mounts_under_state_dir = true
 [plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "$W/cni/bin"
+  bin_dir = "$CNI_BIN"
   conf_dir = "$W/cni/net.d"
 [plugins."io.containerd.grpc.v1.cri".containerd]
   default_runtime_name = "runc"
@@ -166,7 +183,7 @@ echo "== containerd $(containerd --version | awk '{print $3}') CRI plugin: rt=$R
 out=$(ctr_ images import --base-name localhost/cri "$W/image.tar" 2>&1) || die "ctr images import failed: $out"
 
 $PY integration/cri/cri.py --socket "$SOCK" --stubs "$W/stubs" --root "$W/cd/root" --state "$W/cd/state" \
-    --work "$W" --image localhost/cri:latest --cgroup-prefix "$CG" \
+    --work "$W" --containerd-pid "$CD_PID" --image localhost/cri:latest --cgroup-prefix "$CG" \
     --handler "rt=$W/root-rt" --handler "runc=$W/root-runc" ${CAPTURE:+--capture "$CAPTURE"} | tee "$W/cri.out"
 PASSED=$((PASSED + $(grep -c '^PASS ' "$W/cri.out")))
 FAILED=$((FAILED + $(grep -c '^FAIL ' "$W/cri.out")))
