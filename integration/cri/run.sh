@@ -23,6 +23,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 exec </dev/null
 START=$(date +%s)
+. integration/busybox_image.sh
 
 CAPTURE=""
 if [ "${1:-}" = --capture ]; then CAPTURE=$PWD/tests/corpus/callers; shift; fi
@@ -107,23 +108,13 @@ protoc -I "$W/src" --python_out="$W/stubs" "$W/src/api.proto" || die "protoc fai
 
 # ---------------------------------------------------------------- the image: busybox and pause
 R=$W/rootfs
-mkdir -p "$R"/{bin,etc,tmp,proc,sys,dev}
-cp /bin/busybox "$R/bin/busybox"
-for a in sh cat echo sleep ps true readlink hostname id grep touch ls wc; do ln -sf busybox "$R/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
-echo 'root:x:0:' >"$R/etc/group"
+busybox_rootfs "$R" sh cat echo sleep ps true readlink hostname id grep touch ls wc
 gcc -static -O2 -Wall -o "$R/pause" integration/cri/pause.c || die "building the pause program failed"
-(
-    set -e
-    umoci init --layout "$W/img"
-    umoci new --image "$W/img:latest"
-    umoci unpack --image "$W/img:latest" "$W/unpacked"
-    cp -a "$R/." "$W/unpacked/rootfs/"
-    umoci repack --image "$W/img:latest" "$W/unpacked"
-    umoci config --image "$W/img:latest" --config.cmd sh --config.env PATH=/bin
-    umoci config --image "$W/img:latest" --tag pause --config.cmd /pause
-    tar -C "$W/img" -cf "$W/image.tar" .
-) >"$W/umoci.log" 2>&1 || die "building the OCI image failed" "$W/umoci.log"
+{
+    oci_image "$R" "$W/img" &&
+        umoci config --image "$W/img:latest" --tag pause --config.cmd /pause &&
+        tar -C "$W/img" -cf "$W/image.tar" .
+} >"$W/umoci.log" 2>&1 || die "building the OCI image failed" "$W/umoci.log"
 
 # ---------------------------------------------------------------- containerd with the CRI plugin
 mkdir -p "$W/cd" "$W/root-rt" "$W/root-runc" "$W/cni/net.d"
