@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # containerd's CRI plugin drives rt and runc side by side, as the kubelet would: cri.py is the CRI
 # client (gRPC on Debian's python3-grpcio; its message classes made here by Debian's protoc from
-# the CRI API's api.proto that Debian's containerd source carries). One pod per runtime handler
-# ("rt" = the binary given, "runc" = /usr/sbin/runc), both in one private containerd.
+# the CRI API's api.proto that Debian's containerd source carries). Two runtime handlers, "rt"
+# (the binary given) and "runc" (/usr/sbin/runc), each with a host-network pod and a pod-network
+# pod, in one private containerd.
 #
 # usage: integration/cri/run.sh [--capture] [RUNTIME_BINARY]
 #   RUNTIME_BINARY defaults to $CARGO_TARGET_DIR or target, x86_64-unknown-linux-gnu/debug/rt.
@@ -12,13 +13,13 @@
 #   CRI_API_PROTO=FILE uses that api.proto instead of fetching containerd's source with apt-get.
 # Prints PASS/FAIL per step and runtime, its time, and "N passed, M failed"; exits 1 on a failure.
 #
-# Isolation: containerd (and so its shims and the runtimes) runs in a private mount namespace
-# (unshare -m), so the pod's /dev/shm, the rootfs overlays and every other mount it makes vanish
-# with it; root, state, sockets, CNI dirs, runtime roots and logs live in one temp dir; cgroups
-# are named after this run. containerd is stopped by pid; shims of ours still alive after it
-# (found by the socket path they were given) are killed by pid.
+# Isolation: containerd (and so its shims and the runtimes) runs in private mount and network
+# namespaces (unshare -m -n), so the pods' /dev/shm, network namespaces, rootfs overlays, bridge
+# and veths vanish with it; root, state, sockets, CNI dirs, runtime roots and logs live in one
+# temp dir; cgroups are named after this run. containerd is stopped by pid; shims of ours still
+# alive after it (found by the socket path they were given) are killed by pid.
 # Needs root and Debian's containerd, umoci, busybox-static, gcc, libc6-dev, protobuf-compiler,
-# python3-grpcio, python3-protobuf, util-linux; a deb-src line for containerd's source.
+# python3-grpcio, containernetworking-plugins, runc, util-linux; a deb-src line for containerd.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 exec </dev/null
@@ -184,11 +185,12 @@ rt_only=$(sed -n 's/^PASS runc: //p' "$W/cri.out" | while read -r s; do grep -qx
 if [ -n "$rt_only" ]; then echo "NOTE steps that pass on runc and fail on rt:"; sed 's/^/    /' <<<"$rt_only"; fi
 
 # ---------------------------------------------------------------- nothing left behind
-stop_everything
+# every pod is removed and containerd still runs: no shim and no container process may remain
 left=$(our_processes)
-if [ -z "$left" ]; then pass "cleanup: no shim or container process left"; else fail "cleanup: no shim or container process left" "$left"; fi
+if [ -z "$left" ]; then pass "cleanup: no shim or container process left"; else fail "cleanup: no shim or container process left" "$(ps -o pid,args -p "${left//$'\n'/,}")"; fi
+stop_everything
 left=$(our_cgroups | xargs -r -I{} find {} -mindepth 1 -type d)
-if [ -z "$left" ]; then pass "cleanup: no container cgroup left"; else fail "cleanup: no container cgroup left" "$left"; fi
+if [ -z "$left" ]; then pass "cleanup: no cgroup of the run left"; else fail "cleanup: no cgroup of the run left" "$left"; fi
 left=$(grep -F "$W" /proc/self/mountinfo)
 if [ -z "$left" ]; then pass "cleanup: no mount of the run in the host's mount namespace"; else fail "cleanup: no mount in the host's mount namespace" "$left"; fi
 
