@@ -76,21 +76,10 @@ trap cleanup EXIT
 
 # ---------------------------------------------------------------- rootfs and OCI image
 ROOTFS=$W/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,tmp,proc,sys,dev}
-cp /bin/busybox "$ROOTFS/bin/busybox"
-for a in sh cat echo sleep id ps true false tty ls read printf wc; do ln -sf busybox "$ROOTFS/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOTFS/etc/passwd"
-echo 'root:x:0:' >"$ROOTFS/etc/group"
-(
-    set -e
-    umoci init --layout "$W/img"
-    umoci new --image "$W/img:latest"
-    umoci unpack --image "$W/img:latest" "$W/unpacked"
-    cp -a "$ROOTFS/." "$W/unpacked/rootfs/"
-    umoci repack --image "$W/img:latest" "$W/unpacked"
-    umoci config --image "$W/img:latest" --config.cmd sh --config.env PATH=/bin
-    tar -C "$W/img" -cf "$W/bb.tar" .
-) >"$W/umoci.log" 2>&1 || { cat "$W/umoci.log"; echo "building the OCI image failed" >&2; exit 1; }
+. integration/busybox_image.sh
+busybox_rootfs "$ROOTFS" sh cat echo sleep id ps true false tty ls read printf wc
+{ oci_image "$ROOTFS" "$W/img" && tar -C "$W/img" -cf "$W/bb.tar" .; } >"$W/umoci.log" 2>&1 ||
+    { cat "$W/umoci.log"; echo "building the OCI image failed" >&2; exit 1; }
 
 # ---------------------------------------------------------------- containerd
 mkdir -p "$W/cd" "$W/rtroot-cd" "$W/fifo"
@@ -182,7 +171,7 @@ out=$(ctr_ run --rm "${RUNOPTS[@]}" --mount type=bind,src=$W/no-such-src,dst=/mn
 expect "containerd: bad bind mount -> the runtime's message names the source" 1 "$W/no-such-src" $rc "$out"
 ctr_ c delete c-nobin c-badmount >/dev/null 2>&1
 
-skip "containerd: CRI plugin" "no CRI client here: Debian 12 has no cri-tools (crictl) package and there is no Go toolchain to build one"
+# containerd's CRI plugin has a harness of its own: integration/cri
 
 # ---------------------------------------------------------------- podman
 P=$W/podman
