@@ -65,19 +65,30 @@ pub fn become_process(
         .unwrap_or(true);
     // AppArmor profile and SELinux label for the execve (writable before the user switch).
     crate::security::lsm::apply_exec_labels(process)?;
+    // The cwd is entered while still root (a directory only root may search), and if that is
+    // refused, again as the user (a directory only the user may enter, such as one whose owner
+    // root in a user namespace has no rights over), as runc does.
+    let cwd = process.cwd();
+    let cwd_err = || sys(format!("chdir to cwd {cwd:?}"));
+    let cwd_after_switch = match nix::unistd::chdir(cwd) {
+        Ok(()) => false,
+        Err(nix::Error::EACCES | nix::Error::EPERM) => true,
+        Err(e) => return Err(cwd_err()(e)),
+    };
     if let Some(c) = process.capabilities() {
         crate::security::caps::apply_bounding(c)?;
     }
     setup::switch_user(process, set_groups)?;
+    if cwd_after_switch {
+        nix::unistd::chdir(cwd).map_err(cwd_err())?;
+    }
+    check_cwd_inside_root(cwd)?;
     if let Some(c) = process.capabilities() {
         crate::security::caps::apply(c)?;
     }
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {cwd:?}")))?;
-    check_cwd_inside_root(cwd)?;
     let exe = setup::find_executable(&args[0], &env)?;
     if let (Some(f), true) = (filter, no_new_privs) {
         listener = seccomp::install(f)?;

@@ -174,6 +174,9 @@ fn init(
     }
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+        // A missing cwd is made, as runc makes it: inside the new root, before finalize() may
+        // make that read-only.
+        create_cwd(process.cwd())?;
     }
     crate::logging::timeline("init: pivot");
 
@@ -243,6 +246,15 @@ fn init(
     }
     crate::logging::timeline("init: exec");
     Err(program.exec())
+}
+
+fn create_cwd(cwd: &Path) -> Result<(), InitError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .map_err(|e| InitError::Config(format!("process.cwd: create {}: {e}", cwd.display())))
 }
 
 /// `state_json` with `pid` set to our pid as the runtime's /proc sees it (unchanged on failure).
