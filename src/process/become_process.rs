@@ -22,9 +22,15 @@ pub struct Program {
     c_exe: CString,
     c_args: Vec<CString>,
     c_env: Vec<CString>,
+    /// The environment as given to execve (process.env and HOME).
+    env: Vec<String>,
 }
 
 impl Program {
+    pub fn env(&self) -> &[String] {
+        &self.env
+    }
+
     /// Replace this process with the program; returns only on failure.
     pub fn exec(&self) -> InitError {
         setup::reset_signals();
@@ -109,6 +115,7 @@ pub fn become_process(
         c_exe: cstring(exe.as_os_str().as_bytes())?,
         c_args: cstrings(args)?,
         c_env: cstrings(&env)?,
+        env,
         exe,
     })
 }

@@ -170,7 +170,10 @@ fn init(
             String::new()
         };
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        crate::hooks::run_all("createContainer", h, &hook_state)?;
+        // runc runs them from the rootfs, with its init's environment: process.env.
+        nix::unistd::chdir(cfg.rootfs).map_err(sys(format!("chdir {}", cfg.rootfs.display())))?;
+        let env = process.env().as_deref().unwrap_or_default();
+        crate::hooks::run_all_with_env("createContainer", h, &hook_state, env)?;
     }
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
@@ -237,8 +240,11 @@ fn init(
             .hooks()
             .as_ref()
             .and_then(|h| h.start_container().as_ref());
-        if let Some(Err(e)) = hooks.map(|h| crate::hooks::run_all("startContainer", h, &hook_state))
-        {
+        // In process.cwd, with the program's environment, as runc runs them.
+        let run = |h: &Vec<_>| {
+            crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
+        };
+        if let Some(Err(e)) = hooks.map(run) {
             let _ = nix::unistd::write(&started, format!("1{e}").as_bytes());
             return Err(e.into());
         }
