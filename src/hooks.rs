@@ -182,7 +182,7 @@ fn exchange(
     child: &mut Child,
     input: &[u8],
     deadline: Option<Instant>,
-    tails: [&mut Tail; 2],
+    mut tails: [&mut Tail; 2],
 ) -> std::io::Result<Option<ExitStatus>> {
     let nonblocking = |fd: Option<OwnedFd>| -> std::io::Result<Option<OwnedFd>> {
         if let Some(fd) = &fd {
@@ -195,7 +195,6 @@ fn exchange(
         nonblocking(child.stdout.take().map(OwnedFd::from))?,
         nonblocking(child.stderr.take().map(OwnedFd::from))?,
     ];
-    let mut tails = tails;
     // Readable once the hook has exited; without one (kernels before 5.3) look every 10 ms.
     let pidfd = pidfd_open(child.id());
     let mut written = 0;
@@ -222,7 +221,8 @@ fn exchange(
         if pidfd.is_none() {
             wait = wait.min(Duration::from_millis(10));
         }
-        let mut fds: Vec<PollFd> = (stdin.iter())
+        let mut fds: Vec<PollFd> = stdin
+            .iter()
             .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLOUT))
             .chain(outputs.iter().flatten().chain(&pidfd).map(readable))
             .collect();
