@@ -124,6 +124,17 @@ pub fn warn(msg: &str) {
     log(Level::Warn, msg)
 }
 
+/// A warning the caller must see even without --log, as runc shows it (logrus writes every
+/// level to stderr then). Only for rt's own process: init's stderr is the container's.
+pub fn warn_caller(msg: &str) {
+    match LOGGER.get() {
+        Some(l) if l.file.is_none() && Level::Warn >= l.min => {
+            let _ = std::io::stderr().write_all(format_line(l.format, Level::Warn, msg).as_bytes());
+        }
+        _ => warn(msg),
+    }
+}
+
 pub fn has_file() -> bool {
     LOGGER.get().is_some_and(|l| l.file.is_some())
 }

@@ -320,8 +320,8 @@ fn over_readonly_host_mount(src: &std::path::Path, options: &[&str], script: &st
 
 /// A read-only host mount stays read-only for root in a user-namespace container: init's mount
 /// namespace copy locks the host mount's flags (MNT_LOCK_READONLY) and a bind made from it
-/// inherits the lock. (A tree cloned by rt with open_tree before clone would not carry it,
-/// which is why bind sources are not opened in the parent.)
+/// inherits the lock. (A tree cloned by rt with open_tree in its own namespace would not carry
+/// it, which is why rt opens bind sources in init's mount namespace: rootfs/sources.rs.)
 #[test]
 fn host_mount_flags_stay_locked_in_a_user_namespace() {
     let host = TempDir::new("lockedro");

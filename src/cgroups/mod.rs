@@ -59,6 +59,9 @@ pub enum CgroupError {
     },
     #[error("cgroup controller {0} is not available")]
     ControllerNotAvailable(String),
+    /// runc's text: the cgroup given for a new container is frozen.
+    #[error("container's cgroup unexpectedly frozen: {}", .0.display())]
+    UnexpectedlyFrozen(PathBuf),
     #[error("systemd cgroup driver is not supported")]
     SystemdNotSupported,
     #[error("{0}")]

@@ -39,6 +39,9 @@ struct Rollback<'a> {
     root: &'a Root,
     id: &'a str,
     cgroup: Option<Box<dyn Manager>>,
+    /// The cgroup held other processes before (runc 1.1.5 allows that): they are not ours to
+    /// kill, nor the cgroup ours to remove.
+    cgroup_in_use: bool,
     armed: bool,
     /// Set once the create-time hooks have begun: a failure from then on continues the
     /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
@@ -50,7 +53,7 @@ impl Drop for Rollback<'_> {
         if !self.armed {
             return;
         }
-        if let Some(c) = &self.cgroup {
+        if let Some(c) = self.cgroup.as_ref().filter(|_| !self.cgroup_in_use) {
             let _ = c.kill_all(libc::SIGKILL);
             if let Err(e) = c.destroy() {
                 logging::warn(&format!("cleanup: {e}"));
@@ -102,6 +105,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         root,
         id: o.id,
         cgroup: None,
+        cgroup_in_use: false,
         armed: true,
         poststop: None,
     };
@@ -115,6 +119,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         systemd: o.systemd_cgroup,
         resources: resources.as_ref(),
     })?;
+    rollback.cgroup_in_use = check_existing_cgroup(cg.as_ref())?;
     let cgroup_path = cg.path().to_path_buf();
     let mut record = Record {
         id: o.id.to_string(),
@@ -230,6 +235,24 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         container: Container { record, dir },
         console,
     })
+}
+
+/// A cgroup that exists already: runc 1.1.5 runs the container in one that holds processes,
+/// with a warning (runc 1.2 refuses it), but refuses a frozen one, where init would hang
+/// before it could report anything. Checked before rt makes or writes anything there. True if
+/// the cgroup holds processes.
+fn check_existing_cgroup(cg: &dyn Manager) -> Result<bool> {
+    // Errors mean no such cgroup (or no freezer): nothing to check.
+    let pids = cg.pids().map(|p| p.len()).unwrap_or(0);
+    if pids > 0 {
+        logging::warn_caller(&format!(
+            "container's cgroup is not empty: {pids} process(es) found"
+        ));
+    }
+    if cg.is_frozen().unwrap_or(false) {
+        return Err(cgroups::CgroupError::UnexpectedlyFrozen(cg.path().to_path_buf()).into());
+    }
+    Ok(pids > 0)
 }
 
 /// How many fds systemd passed to rt itself (LISTEN_PID must be our pid, as sd_listen_fds checks).

@@ -22,9 +22,15 @@ pub struct Program {
     c_exe: CString,
     c_args: Vec<CString>,
     c_env: Vec<CString>,
+    /// The environment as given to execve (process.env and HOME).
+    env: Vec<String>,
 }
 
 impl Program {
+    pub fn env(&self) -> &[String] {
+        &self.env
+    }
+
     /// Replace this process with the program; returns only on failure.
     pub fn exec(&self) -> InitError {
         setup::reset_signals();
@@ -65,19 +71,30 @@ pub fn become_process(
         .unwrap_or(true);
     // AppArmor profile and SELinux label for the execve (writable before the user switch).
     crate::security::lsm::apply_exec_labels(process)?;
+    // The cwd is entered while still root (a directory only root may search), and if that is
+    // refused, again as the user (a directory only the user may enter, such as one whose owner
+    // root in a user namespace has no rights over), as runc does.
+    let cwd = process.cwd();
+    let cwd_err = || sys(format!("chdir to cwd {cwd:?}"));
+    let cwd_after_switch = match nix::unistd::chdir(cwd) {
+        Ok(()) => false,
+        Err(nix::Error::EACCES | nix::Error::EPERM) => true,
+        Err(e) => return Err(cwd_err()(e)),
+    };
     if let Some(c) = process.capabilities() {
         crate::security::caps::apply_bounding(c)?;
     }
     setup::switch_user(process, set_groups)?;
+    if cwd_after_switch {
+        nix::unistd::chdir(cwd).map_err(cwd_err())?;
+    }
+    check_cwd_inside_root(cwd)?;
     if let Some(c) = process.capabilities() {
         crate::security::caps::apply(c)?;
     }
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }
-    let cwd = process.cwd();
-    nix::unistd::chdir(cwd).map_err(sys(format!("chdir to cwd {cwd:?}")))?;
-    check_cwd_inside_root(cwd)?;
     let exe = setup::find_executable(&args[0], &env)?;
     if let (Some(f), true) = (filter, no_new_privs) {
         listener = seccomp::install(f)?;
@@ -98,6 +115,7 @@ pub fn become_process(
         c_exe: cstring(exe.as_os_str().as_bytes())?,
         c_args: cstrings(args)?,
         c_env: cstrings(&env)?,
+        env,
         exe,
     })
 }

@@ -68,7 +68,7 @@ pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitErr
 
 /// Never returns: execs the container process or exits. `idmapped`: the idmapped mounts rt made
 /// before clone, inherited as fds.
-pub fn run(cfg: &InitConfig, idmapped: &rootfs::idmap::IdmappedMounts, chan: &Channel) -> ! {
+pub fn run(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> ! {
     let err = match init(cfg, idmapped, chan) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -84,11 +84,7 @@ pub fn run(cfg: &InitConfig, idmapped: &rootfs::idmap::IdmappedMounts, chan: &Ch
 
 enum Never {}
 
-fn init(
-    cfg: &InitConfig,
-    idmapped: &rootfs::idmap::IdmappedMounts,
-    chan: &Channel,
-) -> Result<Never, InitError> {
+fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result<Never, InitError> {
     let spec = cfg.spec;
     let plan = cfg.plan;
     let process = spec
@@ -142,16 +138,14 @@ fn init(
 
     // Step 5: the root filesystem; rt's own hooks run between the mounts and pivot_root.
     if has_mnt_ns {
+        let in_userns = plan.in_user_namespace();
         rootfs::prepare(&RootfsContext {
             spec,
             rootfs: cfg.rootfs,
             bundle: cfg.bundle,
-            in_userns: plan.new_user
-                || plan
-                    .join
-                    .iter()
-                    .any(|(t, _)| *t == LinuxNamespaceType::User),
+            in_userns,
             idmapped,
+            host_opened: &mount_sources_from_rt(cfg, in_userns, chan)?,
         })?;
     }
     crate::logging::timeline("init: mounts");
@@ -170,10 +164,16 @@ fn init(
             String::new()
         };
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        crate::hooks::run_all("createContainer", h, &hook_state)?;
+        // runc runs them from the rootfs, with its init's environment: process.env.
+        nix::unistd::chdir(cfg.rootfs).map_err(sys(format!("chdir {}", cfg.rootfs.display())))?;
+        let env = process.env().as_deref().unwrap_or_default();
+        crate::hooks::run_all_with_env("createContainer", h, &hook_state, env)?;
     }
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+        // A missing cwd is made, as runc makes it: inside the new root, before finalize() may
+        // make that read-only.
+        create_cwd(process.cwd())?;
     }
     crate::logging::timeline("init: pivot");
 
@@ -234,8 +234,11 @@ fn init(
             .hooks()
             .as_ref()
             .and_then(|h| h.start_container().as_ref());
-        if let Some(Err(e)) = hooks.map(|h| crate::hooks::run_all("startContainer", h, &hook_state))
-        {
+        // In process.cwd, with the program's environment, as runc runs them.
+        let run = |h: &Vec<_>| {
+            crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
+        };
+        if let Some(Err(e)) = hooks.map(run) {
             let _ = nix::unistd::write(&started, format!("1{e}").as_bytes());
             return Err(e.into());
         }
@@ -243,6 +246,15 @@ fn init(
     }
     crate::logging::timeline("init: exec");
     Err(program.exec())
+}
+
+fn create_cwd(cwd: &Path) -> Result<(), InitError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .map_err(|e| InitError::Config(format!("process.cwd: create {}: {e}", cwd.display())))
 }
 
 /// `state_json` with `pid` set to our pid as the runtime's /proc sees it (unchanged on failure).
@@ -256,6 +268,32 @@ fn with_host_pid(state_json: &str) -> String {
             serde_json::to_string(&v).unwrap_or_else(|_| state_json.to_string())
         }
         _ => state_json.to_string(),
+    }
+}
+
+/// Step 9: in a user namespace, the bind sources rt opened for us (rootfs/sources.rs).
+fn mount_sources_from_rt(
+    cfg: &InitConfig,
+    in_userns: bool,
+    chan: &Channel,
+) -> Result<rootfs::MountFds, InitError> {
+    let mut fds = rootfs::MountFds::default();
+    if rootfs::sources::wanted(cfg.spec, cfg.bundle, in_userns).is_empty() {
+        return Ok(fds);
+    }
+    chan.send(&Msg::MountSources)?;
+    loop {
+        match chan.recv("MountSourcesDone")? {
+            (Msg::MountSource(index), Some(fd)) => fds.push(index, fd),
+            (Msg::MountSourcesDone, _) => return Ok(fds),
+            (other, _) => {
+                return Err(super::channel::ChannelError::Protocol {
+                    expected: "MountSource",
+                    got: other.name(),
+                }
+                .into());
+            }
+        }
     }
 }
 

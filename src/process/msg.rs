@@ -11,6 +11,10 @@
 //!  6. init → parent  `SeccompFd` + fd  the notify listener, to send to listenerPath
 //!  7. init → parent  `Ready`        init waits on exec.fifo now
 //!  8. (exec only) the channel closes at execve; `Error(msg)` instead if execve failed
+//!  9. init → parent  `MountSources` (after 3, before 5) in a user namespace, its mount
+//!     namespace made and nothing mounted yet: open the bind sources there (rootfs/sources.rs)
+//!     parent → init  `MountSource(i)` + fd, for each source it could open
+//!     parent → init  `MountSourcesDone`
 //!
 //! `exec` (exec_init.rs) uses steps 1, 3, 4, 6, 7 and 8: it joins namespaces, never makes any.
 //!
@@ -24,6 +28,9 @@ pub enum Msg {
     MapIds,
     MapIdsDone,
     ChildPid(i32),
+    MountSources,
+    MountSource(usize),
+    MountSourcesDone,
     Console,
     Hooks,
     HooksDone,
@@ -39,6 +46,9 @@ impl Msg {
             Msg::MapIds => "MapIds",
             Msg::MapIdsDone => "MapIdsDone",
             Msg::ChildPid(_) => "ChildPid",
+            Msg::MountSources => "MountSources",
+            Msg::MountSource(_) => "MountSource",
+            Msg::MountSourcesDone => "MountSourcesDone",
             Msg::Console => "Console",
             Msg::Hooks => "Hooks",
             Msg::HooksDone => "HooksDone",

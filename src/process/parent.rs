@@ -2,6 +2,7 @@
 //! return once it waits on exec.fifo. Step numbers match msg.rs.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -66,9 +67,18 @@ pub fn spawn(
     // Idmapped mounts need rights over the source's superblock that init in a user namespace
     // lacks: rt makes them now, while single-threaded and still root, and init inherits the fds.
     let idmapped = crate::rootfs::idmap::prepare(spec, cfg.bundle)?;
-    let (spawned, _chan) = spawn_with(cfg.plan, spec, cgroup_fd, &place, callbacks, |chan| {
-        init::run(cfg, &idmapped, chan)
-    })?;
+    // Bind sources init asks us to open for it (step 9), decided as init decides it.
+    let sources =
+        crate::rootfs::sources::wanted(cfg.spec, cfg.bundle, cfg.plan.in_user_namespace());
+    let (spawned, _chan) = spawn_with(
+        cfg.plan,
+        spec,
+        cgroup_fd,
+        &place,
+        &sources,
+        callbacks,
+        |chan| init::run(cfg, &idmapped, chan),
+    )?;
     Ok(spawned)
 }
 
@@ -82,7 +92,7 @@ pub fn spawn_exec(
     place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
-    let (spawned, chan) = spawn_with(cfg.plan, spec, cgroup_fd, place, callbacks, |chan| {
+    let (spawned, chan) = spawn_with(cfg.plan, spec, cgroup_fd, place, &[], callbacks, |chan| {
         exec_init::run(cfg, chan)
     })?;
     // Step 8: execve closes the (CLOEXEC) channel; an Error instead means it failed.
@@ -106,6 +116,7 @@ fn spawn_with(
     spec: &Spec,
     cgroup_fd: Option<RawFd>,
     place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    mount_sources: &[(usize, PathBuf)],
     callbacks: &mut dyn Callbacks,
     // Runs in the child; never returns in practice (it execs or exits).
     child: impl FnOnce(&Channel),
@@ -127,6 +138,7 @@ fn spawn_with(
         plan,
         spec,
         place,
+        mount_sources,
         callbacks,
         &ours,
         cloned.pid,
@@ -144,6 +156,7 @@ fn drive(
     plan: &ClonePlan,
     spec: &Spec,
     place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    mount_sources: &[(usize, PathBuf)],
     callbacks: &mut dyn Callbacks,
     chan: &Channel,
     first: i32,
@@ -193,6 +206,13 @@ fn drive(
                 let _ = waitpid(Pid::from_raw(pid), None);
                 guard.pids.retain(|x| *x != pid);
                 pid = p;
+            }
+            // Step 9
+            Msg::MountSources => {
+                for (index, fd) in crate::rootfs::sources::open(pid, mount_sources).iter() {
+                    chan.send_with_fd(&Msg::MountSource(index), Some(fd.as_raw_fd()))?;
+                }
+                chan.send(&Msg::MountSourcesDone)?;
             }
             // Step 4
             Msg::Console => console = fd,

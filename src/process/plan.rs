@@ -24,6 +24,17 @@ pub struct ClonePlan {
     pub new_user: bool,
 }
 
+impl ClonePlan {
+    /// Whether init ends up in a user namespace (made or joined).
+    pub fn in_user_namespace(&self) -> bool {
+        self.new_user
+            || self
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PlanError {
     #[error("linux.namespaces: duplicate namespace type {0}")]

@@ -2,6 +2,7 @@
 //! groups, umask, oom score, personality, I/O priority, scheduler, CPU affinity, keyring.
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
@@ -263,6 +264,7 @@ pub fn join_session_keyring(name: &str) -> Result<(), SetupError> {
 /// configured sets can then be applied.
 pub fn switch_user(p: &Process, set_groups: bool) -> Result<(), SetupError> {
     let u = p.user();
+    give_stdio_to(u.uid())?;
     if set_groups {
         let gids: Vec<nix::unistd::Gid> = u
             .additional_gids()
@@ -282,6 +284,42 @@ pub fn switch_user(p: &Process, set_groups: bool) -> Result<(), SetupError> {
     nix::sys::prctl::set_keepcaps(false).map_err(|e| fail("keepcaps", e))?;
     if let Some(m) = u.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+    }
+    Ok(())
+}
+
+/// Make the process's stdio (a pty rt made, a pipe, a file) belong to `uid`, so that it can use
+/// its terminal and reopen its stdout through /proc/self/fd (as images logging to /dev/stdout
+/// do). runc's fixStdioPermissions: only the owner changes, /dev/null is left alone, and so is
+/// a file whose owner or group the user namespace cannot map (EPERM, EINVAL) or that sits on a
+/// read-only filesystem (EROFS).
+fn give_stdio_to(uid: u32) -> Result<(), SetupError> {
+    for fd in 0..3 {
+        // SAFETY: the stdio numbers are valid for the call; a closed one only gives EBADF.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let st = match nix::sys::stat::fstat(fd) {
+            Ok(st) => st,
+            Err(nix::Error::EBADF) => continue,
+            Err(e) => return Err(fail(format!("stat stdio fd {}", fd.as_raw_fd()), e)),
+        };
+        let dev_null =
+            st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || dev_null {
+            continue;
+        }
+        match nix::unistd::fchown(
+            fd,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(st.st_gid)),
+        ) {
+            Ok(()) | Err(nix::Error::EPERM | nix::Error::EINVAL | nix::Error::EROFS) => {}
+            Err(e) => {
+                return Err(fail(
+                    format!("chown stdio fd {} to uid {uid}", fd.as_raw_fd()),
+                    e,
+                ));
+            }
+        }
     }
     Ok(())
 }

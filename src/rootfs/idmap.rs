@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 
-use super::RootfsError;
 use super::options;
+use super::{MountFds, RootfsError};
 
 const OPEN_TREE_CLONE: u32 = 0x1;
 const AT_RECURSIVE: u32 = 0x8000;
@@ -74,7 +74,7 @@ pub fn wanted(m: &Mount) -> bool {
             .any(|o| o == "idmap" || o == "ridmap")
 }
 
-fn is_bind(m: &Mount) -> bool {
+pub(super) fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind")
         || m.options()
             .iter()
@@ -210,26 +210,11 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Vec<Request>, String> {
     Ok(out)
 }
 
-/// Detached idmapped mounts made by rt before clone, by config index; init inherits the fds.
-#[derive(Default)]
-pub struct IdmappedMounts {
-    fds: Vec<(usize, OwnedFd)>,
-}
-
-impl IdmappedMounts {
-    pub fn get(&self, index: usize) -> Option<BorrowedFd<'_>> {
-        self.fds
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, fd)| fd.as_fd())
-    }
-}
-
 /// Make every idmapped mount of `spec`, detached. Runs in rt before clone (single-threaded: the
 /// user namespace helpers are forks).
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts, RootfsError> {
+pub fn prepare(spec: &Spec, bundle: &Path) -> Result<MountFds, RootfsError> {
     let requests = plan(spec, bundle).map_err(RootfsError::Invalid)?;
-    let mut out = IdmappedMounts::default();
+    let mut out = MountFds::default();
     let in_user_namespace = has_user_namespace(spec);
     // One user namespace per distinct mapping set, shared by the mounts that use it.
     let mut namespaces: Vec<(Mapping, OwnedFd)> = Vec::new();
@@ -293,7 +278,7 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts, RootfsError
             ),
             e => fail(format!("mount_setattr MOUNT_ATTR_IDMAP: {e}")),
         })?;
-        out.fds.push((r.index, tree));
+        out.push(r.index, tree);
     }
     Ok(out)
 }

@@ -8,7 +8,9 @@ mod mounts;
 pub mod options;
 mod paths;
 pub mod resolve;
+pub mod sources;
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -52,7 +54,32 @@ pub struct RootfsContext<'a> {
     /// mknod is not allowed in a user namespace: devices are bind-mounted from the host then.
     pub in_userns: bool,
     /// Idmapped mounts rt made before clone (idmap.rs), attached here by config index.
-    pub idmapped: &'a idmap::IdmappedMounts,
+    pub idmapped: &'a MountFds,
+    /// Bind sources rt opened for init in a user namespace (sources.rs), by config index.
+    pub host_opened: &'a MountFds,
+}
+
+/// Mount sources as fds, by config index, made or opened by rt for init.
+#[derive(Default)]
+pub struct MountFds {
+    fds: Vec<(usize, OwnedFd)>,
+}
+
+impl MountFds {
+    pub fn get(&self, index: usize) -> Option<BorrowedFd<'_>> {
+        self.fds
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, fd)| fd.as_fd())
+    }
+
+    pub fn push(&mut self, index: usize, fd: OwnedFd) {
+        self.fds.push((index, fd));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (usize, BorrowedFd<'_>)> {
+        self.fds.iter().map(|(i, fd)| (*i, fd.as_fd()))
+    }
 }
 
 /// Everything before pivot_root. Runs in init's new mount namespace.

@@ -40,27 +40,32 @@ pub fn mount_one(
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
 
     if is_bind {
-        let src = if source.is_absolute() {
-            source.clone()
-        } else {
-            ctx.bundle.join(&source)
-        };
+        let src = super::sources::host_path(&source, ctx.bundle);
         let idmapped = ctx.idmapped.get(index);
         if idmapped.is_none() && super::idmap::wanted(m) {
             return Err(err(
                 "idmapped mount was not prepared by rt before clone".into()
             ));
         }
-        // rt opened an idmapped source on the host; init, perhaps in a user namespace that may
-        // not reach the host path, asks the detached copy instead.
-        let is_dir = match idmapped {
-            Some(tree) => nix::sys::stat::fstat(tree)
-                .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-                .map_err(|e| err(format!("stat idmapped bind source {}: {e}", src.display())))?,
-            None => std::fs::metadata(&src)
-                .map_err(|e| err(format!("bind source {}: {e}", src.display())))?
-                .is_dir(),
+        // The source as an fd: the idmapped copy rt made before clone (idmap.rs), the source
+        // rt opened for us in our mount namespace when we are in a user namespace that may not
+        // reach it (sources.rs), or else opened here. Everything below uses only the fd.
+        let opened_here;
+        let source_fd = match idmapped.or_else(|| ctx.host_opened.get(index)) {
+            Some(fd) => fd,
+            None => {
+                opened_here = nix::fcntl::open(
+                    &src,
+                    nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| err(format!("bind source {}: {e}", src.display())))?;
+                opened_here.as_fd()
+            }
         };
+        let is_dir = nix::sys::stat::fstat(source_fd)
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .map_err(|e| err(format!("stat bind source {}: {e}", src.display())))?;
         // A fake procfs/sysfs (any directory bound where the container expects the kernel's
         // view, or typed proc/sysfs) would let masked and read-only paths protect nothing.
         let kernel_fs = match (typ, resolve::relative(dest).to_str()) {
@@ -69,7 +74,7 @@ pub fn mount_one(
             _ => None,
         };
         if let Some((name, magic)) = kernel_fs {
-            let st = nix::sys::statfs::statfs(&src)
+            let st = nix::sys::statfs::fstatfs(source_fd)
                 .map_err(|e| err(format!("statfs bind source {}: {e}", src.display())))?;
             if st.filesystem_type().0 != magic {
                 return Err(err(format!(
@@ -88,8 +93,14 @@ pub fn mount_one(
         } else {
             let tpath = fd_path(&target);
             let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-            mount(Some(&src), &tpath, None::<&str>, bind, None::<&str>)
-                .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
+            mount(
+                Some(&fd_path(source_fd)),
+                &tpath,
+                None::<&str>,
+                bind,
+                None::<&str>,
+            )
+            .map_err(|e| err(format!("bind {}: {e}", src.display())))?;
         }
         // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
         // mount. Both that and finish() need the new mount, which the fd above (naming the

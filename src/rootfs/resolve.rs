@@ -224,8 +224,8 @@ fn create_file(dir: BorrowedFd, name: &CString) -> nix::Result<()> {
 }
 
 /// The `/proc/self/fd/N` path naming an fd, for syscalls that take only paths (mount).
-pub fn fd_path(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+pub fn fd_path(fd: impl AsFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
 }
 
 /// Open the root directory itself as O_PATH.
