@@ -57,6 +57,8 @@ pub enum InitError {
     Tty(#[from] crate::tty::TtyError),
     #[error(transparent)]
     Lsm(#[from] crate::security::lsm::LsmError),
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::SysctlError),
     #[error("{0}")]
     Config(String),
 }
@@ -188,7 +190,7 @@ fn init(
 
     if let Some(linux) = spec.linux() {
         for (k, v) in linux.sysctl().iter().flatten() {
-            write_sysctl(k, v)?;
+            crate::sysctl::write(k, v)?;
         }
     }
     if let Some(h) = spec.hostname()
@@ -316,19 +318,6 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, InitError> {
     )
     .map_err(sys("open exec fifo"))?;
     Ok(fd)
-}
-
-fn write_sysctl(key: &str, value: &str) -> Result<(), InitError> {
-    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-        return Err(InitError::Config(format!("linux.sysctl: bad key {key:?}")));
-    }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value).map_err(|e| {
-        InitError::Config(format!(
-            "linux.sysctl[{key:?}]: write {}: {e}",
-            path.display()
-        ))
-    })
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
