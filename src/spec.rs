@@ -207,8 +207,7 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
             v.push(format!("mounts[{i}].destination: must not be empty"));
         }
         let opts = m.options().clone().unwrap_or_default();
-        let is_bind =
-            opts.iter().any(|o| o == "bind" || o == "rbind") || m.typ().as_deref() == Some("bind");
+        let is_bind = crate::rootfs::options::is_bind_mount(m);
         if !is_bind && m.typ().as_deref().is_none_or(str::is_empty) {
             v.push(format!(
                 "mounts[{i}].type: required for a mount that is not a bind mount"
