@@ -5,6 +5,7 @@
 mod devices;
 pub mod idmap;
 mod mounts;
+mod no_pivot;
 pub mod options;
 mod paths;
 pub mod resolve;
@@ -129,6 +130,7 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     nix::unistd::chdir(rootfs).map_err(sys("chdir", rootfs))?;
     if no_pivot {
+        no_pivot::hide_kernel_filesystems(rootfs)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(sys("move mount", rootfs))?;
         nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
