@@ -70,6 +70,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let (config_json, spec) = spec::load_raw(&bundle)?;
     logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
+    for w in spec::warnings(&spec) {
+        logging::warn(&w);
+    }
     let process = spec
         .process()
         .as_ref()

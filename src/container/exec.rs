@@ -234,7 +234,11 @@ fn validate(p: &Process) -> Result<()> {
         };
         return Err(ContainerError::Usage(why.into()));
     }
-    Ok(())
+    // An AppArmor profile (--apparmor or the saved one) this host cannot apply.
+    match crate::security::lsm::process_problems(p).into_iter().next() {
+        Some(problem) => Err(ContainerError::Usage(problem)),
+        None => Ok(()),
+    }
 }
 
 /// `UID[:GID]`, numbers only (as runc).
