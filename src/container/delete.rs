@@ -16,19 +16,21 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         .and_then(|lock| Ok((lock, Container::load(root, id)?)));
     let (_lock, c) = match loaded {
         Ok(v) => v,
-        // Like runc: a create that died before writing state.json leaves only the directory;
-        // remove it, and with -f a missing container is not an error (podman deletes with -f
-        // after a failed create and shows any error it gets back).
+        // A directory without state.json is none of rt's: runc removes it recursively, which
+        // with a wrong --root deletes whatever it is; rt refuses and removes nothing. With -f a
+        // missing container is not an error (podman deletes with -f after a failed create and
+        // shows any error it gets back).
         Err(ContainerError::State(StateError::NotExist)) => {
-            root.remove(id)?;
-            return if force {
-                Ok(())
-            } else {
-                Err(StateError::NotExist.into())
+            return match root.stateless_dir(id) {
+                Some(refusal) => Err(refusal.into()),
+                None if force => Ok(()),
+                None => Err(StateError::NotExist.into()),
             };
         }
         Err(e) => return Err(e),
     };
+    // Refused before anything is killed: a state dir that holds what rt did not write.
+    root.own_files(id)?;
     let status = c.status();
     match status {
         Status::Stopped => {}

@@ -40,6 +40,8 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("refusing to remove {dir}: {why}")]
+    NotOurs { dir: PathBuf, why: String },
     #[error("corrupt state file {path}: {source}")]
     Corrupt {
         path: PathBuf,
@@ -182,15 +184,78 @@ impl Root {
         Ok(ids)
     }
 
-    /// Remove a container's directory and everything in it.
-    pub fn remove(&self, id: &str) -> Result<(), StateError> {
+    /// The files in a container's state directory, all of them ones rt writes (None: there
+    /// is no directory). Anything else (a foreign file, a symlink instead of a directory) means
+    /// rt did not make it, say a --root that is not rt's own: refused.
+    pub fn own_files(&self, id: &str) -> Result<Option<Vec<std::ffi::OsString>>, StateError> {
         let dir = self.dir(id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("remove", &dir)(e)),
+        let not_ours = |why: String| StateError::NotOurs {
+            dir: dir.clone(),
+            why,
+        };
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(not_ours("it is not a directory".into())),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("stat", &dir)(e)),
+        }
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io("read", &dir))? {
+            let name = entry.map_err(io("read", &dir))?.file_name();
+            if !written_by_rt(&name.to_string_lossy()) {
+                return Err(not_ours(format!(
+                    "it holds {name:?}, which rt did not write"
+                )));
+            }
+            names.push(name);
+        }
+        Ok(Some(names))
+    }
+
+    /// Remove a container's state directory: the files rt writes there, by name, then the
+    /// directory itself; nothing at all if [`Root::own_files`] refuses. Never recursive.
+    pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        let Some(names) = self.own_files(id)? else {
+            return Ok(());
+        };
+        let dir = self.dir(id);
+        for name in names {
+            let path = dir.join(name);
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("remove", &path)(e)),
+                _ => {}
+            }
+        }
+        match fs::remove_dir(&dir) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(io("remove", &dir)(e)),
+            _ => Ok(()),
         }
     }
+
+    /// The refusal `delete` gives for `<root>/<id>` without a state file, if that exists.
+    pub fn stateless_dir(&self, id: &str) -> Option<StateError> {
+        let dir = self.dir(id);
+        fs::symlink_metadata(&dir).ok()?;
+        Some(StateError::NotOurs {
+            dir,
+            why: format!(
+                "it has no {STATE_FILE}, so it is no container rt made (a create killed \
+                 before saving state leaves one: remove it by hand)"
+            ),
+        })
+    }
+}
+
+/// The names rt writes in a container's directory: the state, the config copy, exec.fifo,
+/// and the `.tmp<pid>` files write_atomic renames into place (left over if rt was killed).
+fn written_by_rt(name: &str) -> bool {
+    [STATE_FILE, CONFIG_FILE, EXEC_FIFO].iter().any(|f| {
+        name == *f
+            || name
+                .strip_prefix(f)
+                .and_then(|rest| rest.strip_prefix(".tmp"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 impl Record {
@@ -301,6 +366,27 @@ mod tests {
         fs::write(cache.join("0123456789abcdef"), b"entry").unwrap();
         record("c3").save(&root.claim("c3").unwrap()).unwrap();
         assert_eq!(root.ids().unwrap(), vec!["c3".to_string()]);
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn remove_takes_only_what_rt_wrote() {
+        let p = tmp_root("remove");
+        let root = Root::open(&p).unwrap();
+        let dir = root.claim("c4").unwrap();
+        record("c4").save(&dir).unwrap();
+        fs::write(dir.join("state.json.tmp123"), b"").unwrap();
+        fs::write(dir.join("precious"), b"keep").unwrap();
+        let err = root.remove("c4").unwrap_err().to_string();
+        assert!(err.contains("precious"), "{err}");
+        assert!(dir.join(STATE_FILE).exists() && dir.join("precious").exists());
+        fs::remove_file(dir.join("precious")).unwrap();
+        root.remove("c4").unwrap();
+        assert!(!dir.exists());
+        assert!(root.stateless_dir("c4").is_none());
+        fs::create_dir(&dir).unwrap();
+        assert!(root.stateless_dir("c4").is_some());
+        assert!(!written_by_rt("state.json.tmp") && !written_by_rt("exec.fifo.tmpx"));
         fs::remove_dir_all(&p).unwrap();
     }
 
