@@ -272,10 +272,15 @@ fn add_exec_caps(p: &mut Process, names: &[String]) {
             .filter(|c| serde_json::to_value(c).ok() == Some(serde_json::json!(n)))
     };
     let extra: Vec<Capability> = names.iter().filter_map(exact).collect();
-    let unknown: Vec<&String> = names.iter().filter(|n| exact(n).is_none()).collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| exact(n).is_none())
+        .map(String::as_str)
+        .collect();
     if !unknown.is_empty() {
         crate::logging::warn(&format!(
-            "ignoring unknown or unavailable capabilities: {unknown:?}"
+            "ignoring unknown or unavailable capabilities: [{}]",
+            unknown.join(" ")
         ));
     }
     let mut caps = p.capabilities().clone().unwrap_or_default();
