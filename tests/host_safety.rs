@@ -480,3 +480,48 @@ fn shared_rootfs_propagation_leaks_no_mount_to_the_host() {
     o.ok();
     assert!(!o.stderr.contains("LEAKED"), "{o}");
 }
+
+/// A cgroupsPath naming a cgroup that exists already is someone else's: rt joins it, but
+/// neither kills what else runs in it nor removes it when the container goes. A `sleep` of
+/// the test's own, in a cgroup the test made, stands in for the host's processes.
+#[test]
+fn an_existing_cgroup_is_joined_not_destroyed() {
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    let name = b.cgroup_name().unwrap();
+    let Some(base) = [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.join("cgroup.procs").exists()) else {
+        skip("no cgroup hierarchy with cgroup.procs");
+        return;
+    };
+    let theirs = base.join(&name);
+    fs::create_dir(&theirs).unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id() as i32;
+    fs::write(theirs.join("cgroup.procs"), pid.to_string()).unwrap();
+    let c = Container::new(b);
+    let o = c.run();
+    let alive = pid_alive(pid);
+    let kept = theirs.exists();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    o.ok();
+    assert!(
+        alive,
+        "rt killed a process of a cgroup it did not make: {o}"
+    );
+    assert!(kept, "rt removed a cgroup it did not make: {o}");
+    if runc_differs("runc 1.1.5 joins an existing cgroup without a word") {
+        return;
+    }
+    o.stderr_has("exists already");
+}

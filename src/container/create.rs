@@ -12,7 +12,7 @@ use crate::process::init::InitConfig;
 use crate::process::parent::{self, Callbacks};
 use crate::process::plan;
 use crate::security::seccomp;
-use crate::state::{EXEC_FIFO, Record, Root, save_config, write_atomic};
+use crate::state::{EXEC_FIFO, Record, Root, write_atomic};
 use crate::{hooks, logging, spec, timefmt};
 
 pub struct CreateOpts<'a> {
@@ -33,12 +33,14 @@ pub struct Created {
     pub console: Option<OwnedFd>,
 }
 
-/// Undo for a half-made container: the state dir and the cgroup. (The init process is killed by
-/// the spawner's own guard.)
+/// Undo for a half-made container: the state dir and the cgroup, if rt made it. (The init
+/// process is killed by the spawner's own guard.)
 struct Rollback<'a> {
     root: &'a Root,
     id: &'a str,
     cgroup: Option<Box<dyn Manager>>,
+    /// The cgroup did not exist before: its processes and directories are ours to remove.
+    cgroup_owned: bool,
     armed: bool,
     /// Set once the create-time hooks have begun: a failure from then on continues the
     /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
@@ -50,7 +52,7 @@ impl Drop for Rollback<'_> {
         if !self.armed {
             return;
         }
-        if let Some(c) = &self.cgroup {
+        if let Some(c) = self.cgroup.as_ref().filter(|_| self.cgroup_owned) {
             let _ = c.kill_all(libc::SIGKILL);
             if let Err(e) = c.destroy() {
                 logging::warn(&format!("cleanup: {e}"));
@@ -100,14 +102,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     };
     logging::timeline("plan");
 
-    let dir = root.claim(o.id)?;
-    let mut rollback = Rollback {
-        root,
-        id: o.id,
-        cgroup: None,
-        armed: true,
-        poststop: None,
-    };
     let linux = spec.linux().as_ref();
     // Like runc, only linux.resources.devices and the default allow-list decide device access:
     // a node from linux.devices is created but not allowed on its own.
@@ -119,6 +113,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         resources: resources.as_ref(),
     })?;
     let cgroup_path = cg.path().to_path_buf();
+    let cgroup_owned = !cg.exists();
     let mut record = Record {
         id: o.id.to_string(),
         pid: 0,
@@ -130,19 +125,37 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path: Some(cgroup_path.clone()),
         systemd_cgroup: o.systemd_cgroup,
+        cgroup_owned,
         hooks: spec.hooks().clone(),
         config: None,
     };
-    // The config as it is now, for exec and update: a verbatim copy, no serialization.
-    save_config(&dir, &config_json)?;
+    // The directory appears with its state (pid 0, so "stopped") and the config (a verbatim
+    // copy for exec and update) in it. Crash safety: the state names the cgroup before the
+    // cgroup exists, so `delete -f` can clean up after an rt killed at any point of create.
+    let dir = root.claim(o.id, &record, &config_json)?;
     drop(config_json);
-    // Crash safety: a record (pid 0, so "stopped") naming the cgroup exists before the cgroup
-    // does, so `delete -f` can clean up after an rt killed at any point of create.
-    record.save(&dir)?;
+    let mut rollback = Rollback {
+        root,
+        id: o.id,
+        cgroup: None,
+        cgroup_owned: false,
+        armed: true,
+        poststop: None,
+    };
+    if !cgroup_owned {
+        logging::warn(&format!(
+            "linux.cgroupsPath {}: the cgroup exists already; rt joins it, and delete will \
+             neither remove it nor kill other processes in it",
+            cgroup_path.display()
+        ));
+    }
     cg.create().inspect_err(|_| {
-        let _ = cg.destroy();
+        if cgroup_owned {
+            let _ = cg.destroy();
+        }
     })?;
     rollback.cgroup = Some(cg);
+    rollback.cgroup_owned = cgroup_owned;
     logging::timeline("cgroup");
 
     let fifo_path = dir.join(EXEC_FIFO);
