@@ -174,6 +174,15 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
                 ));
             } else if let Err(e) = std::fs::metadata(p) {
                 v.push(format!("linux.namespaces[{i}].path: {}: {e}", p.display()));
+            } else if n.typ() == LinuxNamespaceType::Mount && crate::namespaces::is_own(n.typ(), p)
+            {
+                // The rootfs is built by mounting, propagation changes and pivot_root in the
+                // mount namespace init is in: in rt's own that is the host's mount table.
+                v.push(format!(
+                    "linux.namespaces[{i}].path: {} is rt's own mount namespace; building the \
+                     rootfs there would change the host's mounts",
+                    p.display()
+                ));
             }
         }
     }

@@ -6,7 +6,6 @@
 //! the host and is refused. `problems` is what create and `rt check` both run; `write` is what
 //! init does once the checks passed.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
@@ -68,15 +67,10 @@ fn owns_namespace(namespaces: &[LinuxNamespace], t: LinuxNamespaceType) -> bool 
     let Some(ns) = namespaces.iter().find(|n| n.typ() == t) else {
         return false;
     };
-    let Some(path) = ns.path() else {
-        return true;
-    };
-    let own = Path::new("/proc/self/ns").join(crate::namespaces::proc_name(t));
-    match (std::fs::metadata(path), std::fs::metadata(own)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) != (b.dev(), b.ino()),
-        // An unreadable path is reported by the namespace checks; create fails on it anyway.
-        _ => true,
-    }
+    // An unreadable path is reported by the namespace checks; create fails on it anyway.
+    ns.path()
+        .as_ref()
+        .is_none_or(|p| !crate::namespaces::is_own(t, p))
 }
 
 /// Every sysctl the container may not set, each naming the key and the namespace it needs.
