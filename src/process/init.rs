@@ -184,7 +184,7 @@ fn init(
         let size = process
             .console_size()
             .map(|b| (b.height() as u32, b.width() as u32));
-        let master = crate::tty::setup_console(size)?;
+        let master = crate::tty::setup_console(size, rootfs::dev_is_bound(spec))?;
         chan.send_with_fd(&Msg::Console, Some(master.as_raw_fd()))?;
     }
 

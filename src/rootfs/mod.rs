@@ -96,13 +96,20 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
     .map_err(sys("bind mount rootfs", ctx.rootfs))?;
 
     let root_fd = resolve::open_root(ctx.rootfs).map_err(sys("open rootfs", ctx.rootfs))?;
-    let mut dev_bound = false;
     for (index, m) in ctx.spec.mounts().iter().flatten().enumerate() {
-        dev_bound |= mounts::is_dev(m) && options::is_bind_mount(m);
         mounts::mount_one(ctx, &root_fd, index, m)?;
     }
-    devices::create(ctx, &root_fd, dev_bound)?;
+    devices::create(ctx, &root_fd, dev_is_bound(ctx.spec))?;
     Ok(())
+}
+
+/// Is the container's /dev a bind mount (someone else's directory, often the host's /dev)?
+/// Then rt creates nothing in it (runc's needsSetupDev).
+pub fn dev_is_bound(spec: &Spec) -> bool {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| mounts::is_dev(m) && options::is_bind_mount(m))
 }
 
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
