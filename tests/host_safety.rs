@@ -188,7 +188,13 @@ fn listing(dir: &Path) -> Vec<String> {
         .map(|e| {
             let e = e.unwrap();
             let t = e.file_type().unwrap();
-            format!("{} {t:?}", e.file_name().to_string_lossy())
+            let kind = match (t.is_dir(), t.is_symlink(), t.is_file()) {
+                (true, _, _) => "dir",
+                (_, true, _) => "symlink",
+                (_, _, true) => "file",
+                _ => "node",
+            };
+            format!("{} {kind}", e.file_name().to_string_lossy())
         })
         .collect();
     v.sort();
@@ -210,15 +216,21 @@ fn bound_dev_is_left_untouched() {
     // SAFETY: mknod with a NUL-terminated path we own.
     let rc = unsafe { libc::mknod(null.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
     assert_eq!(rc, 0, "mknod {null:?}");
+    // A /dev's ptmx, for the terminal case below (the container's own devpts is on pts).
+    symlink("pts/ptmx", dev.path().join("ptmx")).unwrap();
     let before = listing(dev.path());
-    let mut b = Bundle::new();
-    set_dev_mount(
-        &mut b,
-        json!({"destination": "/dev", "type": "bind", "source": dev.path(),
-               "options": ["rbind", "nosuid"]}),
-    );
-    b.config["linux"]["devices"] =
-        json!([{"path": "/dev/rt-test-node", "type": "c", "major": 1, "minor": 3}]);
+    let bundle = || {
+        let mut b = Bundle::new();
+        set_dev_mount(
+            &mut b,
+            json!({"destination": "/dev", "type": "bind", "source": dev.path(),
+                   "options": ["rbind", "nosuid"]}),
+        );
+        b.config["linux"]["devices"] =
+            json!([{"path": "/dev/rt-test-node", "type": "c", "major": 1, "minor": 3}]);
+        b
+    };
+    let mut b = bundle();
     b.sh("cat /dev/marker; echo; ls /dev");
     let c = Container::new(b);
     let o = c.run();
@@ -232,6 +244,20 @@ fn bound_dev_is_left_untouched() {
         fs::read_to_string(dev.path().join("marker")).unwrap(),
         "host's"
     );
+    if runc_differs("runc 1.1.5 creates /dev/console in a bound /dev for a terminal") {
+        return;
+    }
+    // With a terminal: no /dev/console is made there to bind the pty on. (Nobody needs to
+    // accept on the console socket: the master waits in its queue.)
+    let mut b = bundle();
+    b.config["process"]["terminal"] = json!(true);
+    b.long_running();
+    let mut c = Container::new(b);
+    let sock = c.scratch.path().join("console.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    c.create_with(&["--console-socket", &sock.to_string_lossy()])
+        .ok();
+    assert_eq!(listing(dev.path()), before, "rt changed the bound /dev");
 }
 
 /// A /dev tmpfs asked to be read-only is mounted read-write, filled, and only then made
@@ -524,4 +550,20 @@ fn an_existing_cgroup_is_joined_not_destroyed() {
         return;
     }
     o.stderr_has("exists already");
+}
+
+/// A mount namespace path that is rt's own would have the rootfs built (mounts, propagation,
+/// pivot_root) in the host's mount table: refused. rt runs in a private mount namespace made
+/// for the call, so a regression would change only that one.
+#[test]
+fn joining_rt_own_mount_namespace_is_refused() {
+    if runc_differs("runc 1.1.5 builds the rootfs in any joined mount namespace, even its own") {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    b.namespace("mount", Some("/proc/self/ns/mnt"));
+    let c = Container::new(b).wrapped(unshare_around(&["--mount"], "\"$@\""));
+    c.run().failed().stderr_has("own mount namespace");
+    assert!(!c.state_dir_exists());
 }
