@@ -155,6 +155,8 @@ impl Root {
         let tmp = self
             .path
             .join(format!("{CLAIM_PREFIX}{id}:{}", std::process::id()));
+        // One with our pid is a dead rt's (this process claims an id once).
+        remove_by_name(&tmp)?;
         fs::DirBuilder::new()
             .mode(0o711)
             .create(&tmp)
@@ -169,6 +171,13 @@ impl Root {
                     &dir,
                     nix::fcntl::RenameFlags::RENAME_NOREPLACE,
                 )
+                .or_else(|e| match e {
+                    // A filesystem without RENAME_NOREPLACE (NFS): the check above has to do.
+                    nix::Error::EINVAL => {
+                        nix::fcntl::renameat(nix::fcntl::AT_FDCWD, &tmp, nix::fcntl::AT_FDCWD, &dir)
+                    }
+                    e => Err(e),
+                })
                 .map_err(|e| match e {
                     nix::Error::EEXIST | nix::Error::ENOTEMPTY => StateError::AlreadyExists,
                     e => io("rename", &dir)(e.into()),
