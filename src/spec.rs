@@ -527,11 +527,18 @@ fn intel_rdt_problems(rdt: &oci_spec::runtime::LinuxIntelRdt, v: &mut Vec<String
     let schemas = [
         (
             "l3CacheSchema",
-            rdt.l3_cache_schema().is_some(),
+            rdt.l3_cache_schema()
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()),
             "CAT",
             "L3",
         ),
-        ("memBwSchema", rdt.mem_bw_schema().is_some(), "MBA", "MB"),
+        (
+            "memBwSchema",
+            rdt.mem_bw_schema().as_ref().is_some_and(|s| !s.is_empty()),
+            "MBA",
+            "MB",
+        ),
         (
             "schemata",
             rdt.schemata().as_ref().is_some_and(|s| !s.is_empty()),
