@@ -130,15 +130,6 @@ fn host_problems(spec: &Spec, rootfs: Option<&Path>) -> Vec<String> {
         v.push("linux.seccomp: the kernel has no seccomp support".into());
     }
     let process = spec.process().as_ref();
-    if let Some(p) = process.and_then(|p| p.apparmor_profile().as_deref())
-        && !p.is_empty()
-        && !crate::security::lsm::apparmor_enabled()
-    {
-        v.push(format!(
-            "process.apparmorProfile: {p:?} asked for but AppArmor is not enabled on this host \
-             (rt would run the container unconfined, as runc does)"
-        ));
-    }
     if let Some(l) = linux.and_then(|l| l.mount_label().as_deref())
         && !l.is_empty()
         && !crate::security::lsm::selinux_enabled()

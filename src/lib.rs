@@ -14,6 +14,7 @@ pub mod security;
 pub mod signal;
 pub mod spec;
 pub mod state;
+pub mod sysctl;
 #[cfg(test)]
 mod testutil;
 pub mod timefmt;

@@ -97,9 +97,10 @@ pub fn log(level: Level, msg: &str) {
             let mut f: &File = f;
             let _ = f.write_all(line.as_bytes());
         }
-        // Without --log, runc writes only errors and debug lines to stderr; the caller prints
-        // errors itself, so only debug output goes here.
-        None if level == Level::Debug => {
+        // Without --log, runc (logrus) writes every line of its level and above to stderr:
+        // warnings too (a security setting not applied must not go unsaid). The caller prints
+        // errors itself.
+        None if level != Level::Error => {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
         None => {}

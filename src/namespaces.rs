@@ -29,6 +29,17 @@ pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
+/// Is `path` the namespace of type `t` rt itself runs in, i.e. the caller's ("host" meaning
+/// "current", as runc's netns check has it)? False when either cannot be read.
+pub fn is_own(t: LinuxNamespaceType, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::path::Path::new("/proc/self/ns").join(proc_name(t));
+    match (std::fs::metadata(path), std::fs::metadata(own)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 pub const ALL: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::User,
     LinuxNamespaceType::Mount,

@@ -174,6 +174,15 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
                 ));
             } else if let Err(e) = std::fs::metadata(p) {
                 v.push(format!("linux.namespaces[{i}].path: {}: {e}", p.display()));
+            } else if n.typ() == LinuxNamespaceType::Mount && crate::namespaces::is_own(n.typ(), p)
+            {
+                // The rootfs is built by mounting, propagation changes and pivot_root in the
+                // mount namespace init is in: in rt's own that is the host's mount table.
+                v.push(format!(
+                    "linux.namespaces[{i}].path: {} is rt's own mount namespace; building the \
+                     rootfs there would change the host's mounts",
+                    p.display()
+                ));
             }
         }
     }
@@ -207,8 +216,7 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
             v.push(format!("mounts[{i}].destination: must not be empty"));
         }
         let opts = m.options().clone().unwrap_or_default();
-        let is_bind =
-            opts.iter().any(|o| o == "bind" || o == "rbind") || m.typ().as_deref() == Some("bind");
+        let is_bind = crate::rootfs::options::is_bind_mount(m);
         if !is_bind && m.typ().as_deref().is_none_or(str::is_empty) {
             v.push(format!(
                 "mounts[{i}].type: required for a mount that is not a bind mount"
@@ -259,6 +267,7 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
             }
         }
     }
+    v.extend(crate::sysctl::problems(spec));
     v.extend(crate::security::lsm::problems(spec));
     (rootfs, v)
 }
@@ -376,11 +385,6 @@ fn linux_problems(
             v.push(format!("linux.timeOffsets.{k}: unknown clock"));
         }
     }
-    for (k, _) in l.sysctl().iter().flatten() {
-        if k.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-            v.push(format!("linux.sysctl: bad key {k:?}"));
-        }
-    }
     for (field, paths) in [
         ("maskedPaths", l.masked_paths()),
         ("readonlyPaths", l.readonly_paths()),
@@ -432,6 +436,9 @@ fn linux_problems(
                 "linux.devices[{i}].type: \"a\" is only valid in linux.resources.devices"
             ));
         }
+    }
+    if let Some(rdt) = l.intel_rdt() {
+        intel_rdt_problems(rdt, v);
     }
     let Some(r) = l.resources() else {
         return;
@@ -505,6 +512,75 @@ fn linux_problems(
             "linux.resources.blockIO.weight: {w} is outside 10..1000"
         ));
     }
+}
+
+/// `linux.intelRdt`: rt has no resctrl support, so a schema (a limit the user asked for) is
+/// refused, with runc's reason when the host has no RDT either; a bare closID or monitoring
+/// flag is only a warning at create ([`warnings`]), as runc without RDT ignores it.
+fn intel_rdt_problems(rdt: &oci_spec::runtime::LinuxIntelRdt, v: &mut Vec<String>) {
+    if let Some(id) = rdt.clos_id()
+        && (id == "." || id == ".." || id.contains('/'))
+    {
+        v.push(format!("linux.intelRdt.closID: invalid {id:?}"));
+    }
+    let resctrl = Path::new("/sys/fs/resctrl/info");
+    let schemas = [
+        (
+            "l3CacheSchema",
+            rdt.l3_cache_schema()
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()),
+            "CAT",
+            "L3",
+        ),
+        (
+            "memBwSchema",
+            rdt.mem_bw_schema().as_ref().is_some_and(|s| !s.is_empty()),
+            "MBA",
+            "MB",
+        ),
+        (
+            "schemata",
+            rdt.schemata().as_ref().is_some_and(|s| !s.is_empty()),
+            "CAT/MBA",
+            "",
+        ),
+    ];
+    for (field, set, feature, info) in schemas {
+        if !set {
+            continue;
+        }
+        let why = if info.is_empty() || resctrl.join(info).exists() {
+            "is not supported by rt".to_string()
+        } else {
+            format!("is specified in config, but Intel RDT/{feature} is not enabled")
+        };
+        v.push(format!("linux.intelRdt.{field}: {why}"));
+    }
+}
+
+/// What create warns about in a config that passed [`problems`]: settings it takes with a
+/// meaning the user may not expect, or cannot apply and may ignore (as runc does, and says).
+pub fn warnings(spec: &Spec) -> Vec<String> {
+    let mut v = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let dest = m.destination();
+        if !dest.is_absolute() {
+            // The spec allows relative destinations (taken from /); runc warns likewise.
+            v.push(format!(
+                "mounts[{i}].destination {dest:?} is not absolute; treating it as relative to /"
+            ));
+        }
+    }
+    // A closID or monitoring flag only (schemas are refused): no resctrl group is made.
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.intel_rdt().is_some())
+    {
+        v.push("linux.intelRdt: ignored: rt does not support Intel RDT".into());
+    }
+    v
 }
 
 /// What `rt spec` writes: runc's template (terminal true, `sh`), with a rootless variant.

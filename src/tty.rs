@@ -28,18 +28,25 @@ nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, Winsize);
 nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, Winsize);
 
 /// In init, after pivot_root: make a pty, make its slave our controlling terminal, stdio and
-/// /dev/console. Returns the master for the parent.
-pub fn setup_console(size: Option<(u32, u32)>) -> Result<OwnedFd, TtyError> {
-    setup_pty(size, true)
+/// /dev/console (created if missing, unless /dev is bound from elsewhere: rt creates nothing
+/// in someone else's /dev). Returns the master for the parent.
+pub fn setup_console(size: Option<(u32, u32)>, dev_bound: bool) -> Result<OwnedFd, TtyError> {
+    setup_pty(size, Console::Bind { create: !dev_bound })
 }
 
 /// In an exec'd process: the same pty set-up, but /dev/console stays the container's (runc only
 /// binds the init's pty there).
 pub fn setup_exec_console(size: Option<(u32, u32)>) -> Result<OwnedFd, TtyError> {
-    setup_pty(size, false)
+    setup_pty(size, Console::Leave)
 }
 
-fn setup_pty(size: Option<(u32, u32)>, bind_console: bool) -> Result<OwnedFd, TtyError> {
+/// What the pty does to /dev/console.
+enum Console {
+    Leave,
+    Bind { create: bool },
+}
+
+fn setup_pty(size: Option<(u32, u32)>, console_mode: Console) -> Result<OwnedFd, TtyError> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(e("open /dev/ptmx"))?;
     grantpt(&master).map_err(e("grantpt"))?;
@@ -61,9 +68,13 @@ fn setup_pty(size: Option<(u32, u32)>, bind_console: bool) -> Result<OwnedFd, Tt
         nix::sys::stat::Mode::empty(),
     )
     .map_err(e(format!("open {name}")))?;
-    // /dev/console shows the pty, as in runc. A missing /dev (no /dev mount) is not fatal.
+    // /dev/console shows the pty, as in runc. A missing /dev (no /dev mount), or a missing
+    // console in a bound /dev, is not fatal.
     let console = Path::new("/dev/console");
-    if bind_console && console.parent().is_some_and(|d| d.is_dir()) {
+    if let Console::Bind { create } = console_mode
+        && console.parent().is_some_and(|d| d.is_dir())
+        && (create || console.exists())
+    {
         if !console.exists() {
             let _ = std::fs::File::create(console);
         }

@@ -404,7 +404,6 @@ class Pod:
         check(wait_for(lambda: not processes_mentioning(pod), 10), f"shim still running: {processes_mentioning(pod)}")
         root = os.path.join(self.opts.runtime_root[self.handler], NAMESPACE)
         left = os.listdir(root) if os.path.isdir(root) else []
-        left = [x for x in left if x != "seccomp:cache"]  # rt's compiled-filter cache, not a container
         check(not left, f"left under the runtime root {root}: {left}")
         netns = os.path.join(self.opts.state, "io.containerd.grpc.v1.cri", "netns")
         left = os.listdir(netns) if os.path.isdir(netns) else []

@@ -62,7 +62,7 @@ stop_everything() {
     # containers a failed run left: their runtimes kill them and take their cgroups and state
     local h id
     for h in "$RT=$W/root-rt" "$RUNC=$W/root-runc"; do
-        for id in $(ls "${h#*=}/k8s.io" 2>/dev/null | grep -vx 'seccomp:cache'); do
+        for id in $(ls "${h#*=}/k8s.io" 2>/dev/null); do
             "${h%%=*}" --root "${h#*=}/k8s.io" delete -f "$id" >/dev/null 2>&1
         done
     done

@@ -726,6 +726,10 @@ impl Manager for FsManager {
         }
     }
 
+    fn exists(&self) -> bool {
+        self.dirs().iter().any(|d| d.exists())
+    }
+
     fn oom_kill_count(&self) -> Result<u64> {
         let (file, dir) = match (self.fs.mode, self.v1_dir("memory"), &self.unified) {
             (CgroupMode::V2, _, Some(u)) => ("memory.events", u.as_path()),

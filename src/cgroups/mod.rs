@@ -98,6 +98,8 @@ pub trait Manager {
     fn stats(&self) -> Result<serde_json::Value>;
     /// Remove the cgroup directories (waits briefly for them to empty).
     fn destroy(&self) -> Result<()>;
+    /// Does any of the cgroup's directories exist (before `create`: is it someone else's)?
+    fn exists(&self) -> bool;
     /// How many times the OOM killer killed a process in this cgroup
     /// (v2 `memory.events` oom_kill, v1 `memory.oom_control` oom_kill).
     fn oom_kill_count(&self) -> Result<u64>;

@@ -12,7 +12,7 @@ use crate::process::init::InitConfig;
 use crate::process::parent::{self, Callbacks};
 use crate::process::plan;
 use crate::security::seccomp;
-use crate::state::{EXEC_FIFO, Record, Root, save_config, write_atomic};
+use crate::state::{EXEC_FIFO, Record, Root, write_atomic};
 use crate::{hooks, logging, spec, timefmt};
 
 pub struct CreateOpts<'a> {
@@ -33,15 +33,14 @@ pub struct Created {
     pub console: Option<OwnedFd>,
 }
 
-/// Undo for a half-made container: the state dir and the cgroup. (The init process is killed by
-/// the spawner's own guard.)
+/// Undo for a half-made container: the state dir and the cgroup, if rt made it. (The init
+/// process is killed by the spawner's own guard.)
 struct Rollback<'a> {
     root: &'a Root,
     id: &'a str,
     cgroup: Option<Box<dyn Manager>>,
-    /// The cgroup held other processes before (runc 1.1.5 allows that): they are not ours to
-    /// kill, nor the cgroup ours to remove.
-    cgroup_in_use: bool,
+    /// The cgroup did not exist before: its processes and directories are ours to remove.
+    cgroup_owned: bool,
     armed: bool,
     /// Set once the create-time hooks have begun: a failure from then on continues the
     /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
@@ -53,7 +52,7 @@ impl Drop for Rollback<'_> {
         if !self.armed {
             return;
         }
-        if let Some(c) = self.cgroup.as_ref().filter(|_| !self.cgroup_in_use) {
+        if let Some(c) = self.cgroup.as_ref().filter(|_| self.cgroup_owned) {
             let _ = c.kill_all(libc::SIGKILL);
             if let Err(e) = c.destroy() {
                 logging::warn(&format!("cleanup: {e}"));
@@ -73,6 +72,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let (config_json, spec) = spec::load_raw(&bundle)?;
     logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
+    for w in spec::warnings(&spec) {
+        logging::warn(&w);
+    }
     let process = spec
         .process()
         .as_ref()
@@ -100,15 +102,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     };
     logging::timeline("plan");
 
-    let dir = root.claim(o.id)?;
-    let mut rollback = Rollback {
-        root,
-        id: o.id,
-        cgroup: None,
-        cgroup_in_use: false,
-        armed: true,
-        poststop: None,
-    };
     let linux = spec.linux().as_ref();
     // Like runc, only linux.resources.devices and the default allow-list decide device access:
     // a node from linux.devices is created but not allowed on its own.
@@ -119,8 +112,11 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         systemd: o.systemd_cgroup,
         resources: resources.as_ref(),
     })?;
-    rollback.cgroup_in_use = check_existing_cgroup(cg.as_ref())?;
     let cgroup_path = cg.path().to_path_buf();
+    let cgroup_owned = !cg.exists();
+    if !cgroup_owned {
+        check_existing_cgroup(cg.as_ref())?;
+    }
     let mut record = Record {
         id: o.id.to_string(),
         pid: 0,
@@ -132,19 +128,37 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup_path: Some(cgroup_path.clone()),
         systemd_cgroup: o.systemd_cgroup,
+        cgroup_owned,
         hooks: spec.hooks().clone(),
         config: None,
     };
-    // The config as it is now, for exec and update: a verbatim copy, no serialization.
-    save_config(&dir, &config_json)?;
+    // The directory appears with its state (pid 0, so "stopped") and the config (a verbatim
+    // copy for exec and update) in it. Crash safety: the state names the cgroup before the
+    // cgroup exists, so `delete -f` can clean up after an rt killed at any point of create.
+    let dir = root.claim(o.id, &record, &config_json)?;
     drop(config_json);
-    // Crash safety: a record (pid 0, so "stopped") naming the cgroup exists before the cgroup
-    // does, so `delete -f` can clean up after an rt killed at any point of create.
-    record.save(&dir)?;
+    let mut rollback = Rollback {
+        root,
+        id: o.id,
+        cgroup: None,
+        cgroup_owned: false,
+        armed: true,
+        poststop: None,
+    };
+    if !cgroup_owned {
+        logging::warn(&format!(
+            "linux.cgroupsPath {}: the cgroup exists already; rt joins it, and delete will \
+             neither remove it nor kill other processes in it",
+            cgroup_path.display()
+        ));
+    }
     cg.create().inspect_err(|_| {
-        let _ = cg.destroy();
+        if cgroup_owned {
+            let _ = cg.destroy();
+        }
     })?;
     rollback.cgroup = Some(cg);
+    rollback.cgroup_owned = cgroup_owned;
     logging::timeline("cgroup");
 
     let fifo_path = dir.join(EXEC_FIFO);
@@ -241,7 +255,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
 /// with a warning (runc 1.2 refuses it), but refuses a frozen one, where init would hang
 /// before it could report anything. Checked before rt makes or writes anything there. True if
 /// the cgroup holds processes.
-fn check_existing_cgroup(cg: &dyn Manager) -> Result<bool> {
+fn check_existing_cgroup(cg: &dyn Manager) -> Result<()> {
     // Errors mean no such cgroup (or no freezer): nothing to check.
     let pids = cg.pids().map(|p| p.len()).unwrap_or(0);
     if pids > 0 {
@@ -252,7 +266,7 @@ fn check_existing_cgroup(cg: &dyn Manager) -> Result<bool> {
     if cg.is_frozen().unwrap_or(false) {
         return Err(cgroups::CgroupError::UnexpectedlyFrozen(cg.path().to_path_buf()).into());
     }
-    Ok(pids > 0)
+    Ok(())
 }
 
 /// How many fds systemd passed to rt itself (LISTEN_PID must be our pid, as sd_listen_fds checks).

@@ -16,11 +16,16 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         .and_then(|lock| Ok((lock, Container::load(root, id)?)));
     let (_lock, c) = match loaded {
         Ok(v) => v,
-        // Like runc: a create that died before writing state.json leaves only the directory;
-        // remove it, and with -f a missing container is not an error (podman deletes with -f
-        // after a failed create and shows any error it gets back).
+        // A directory without state.json is none of rt's (create renames its directory into
+        // place with the state in it): runc removes it recursively, which with a wrong --root
+        // deletes whatever it is; rt refuses and removes nothing. What a create killed before
+        // that rename left is cleaned up by name. With -f a missing container is not an error
+        // (podman deletes with -f after a failed create and shows any error it gets back).
         Err(ContainerError::State(StateError::NotExist)) => {
-            root.remove(id)?;
+            if let Some(refusal) = root.stateless_dir(id) {
+                return Err(refusal.into());
+            }
+            root.remove_stale_claims(id)?;
             return if force {
                 Ok(())
             } else {
@@ -29,6 +34,8 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    // Refused before anything is killed: a state dir that holds what rt did not write.
+    root.own_files(id)?;
     let status = c.status();
     match status {
         Status::Stopped => {}
@@ -53,7 +60,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 }
 
 fn kill_and_wait(c: &Container) {
-    if let Some(cg) = c.cgroup() {
+    if let Some(cg) = c.owned_cgroup() {
         let _ = cg.kill_all(libc::SIGKILL);
     }
     if c.init_alive() {
@@ -70,9 +77,10 @@ fn kill_and_wait(c: &Container) {
     }
 }
 
-/// Remove the cgroup and the state, then run poststop hooks (their failures are warnings).
+/// Remove the cgroup (if rt made it) and the state, then run poststop hooks (their failures
+/// are warnings).
 pub(crate) fn destroy(root: &Root, c: &Container) -> Result<()> {
-    if let Some(cg) = c.cgroup() {
+    if let Some(cg) = c.owned_cgroup() {
         // Processes that outlived init (host pid namespace) go with the container.
         if cg.pids().map(|p| !p.is_empty()).unwrap_or(false) {
             let _ = cg.kill_all(libc::SIGKILL);

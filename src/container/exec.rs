@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::sys::signal::SigSet;
-use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
+use oci_spec::runtime::{Capabilities, Capability, Process};
 
 use super::create::write_pid_file;
 use super::run::{FORWARDED, wait_foreground};
@@ -182,25 +182,7 @@ fn apply_flags(mut p: Process, o: &ExecOpts) -> Result<Process> {
         p.set_selinux_label(Some(l.to_string()));
     }
     if !o.caps.is_empty() {
-        let extra = o
-            .caps
-            .iter()
-            .map(|c| parse_cap(c))
-            .collect::<Result<Vec<_>>>()?;
-        let mut caps = p.capabilities().clone().unwrap_or_default();
-        let grow = |set: &Option<Capabilities>| -> Option<Capabilities> {
-            let mut s = set.clone().unwrap_or_default();
-            s.extend(extra.iter().copied());
-            Some(s)
-        };
-        caps = LinuxCapabilities::default()
-            .set_bounding(grow(caps.bounding()))
-            .set_effective(grow(caps.effective()))
-            .set_inheritable(grow(caps.inheritable()))
-            .set_permitted(grow(caps.permitted()))
-            .set_ambient(grow(caps.ambient()))
-            .clone();
-        p.set_capabilities(Some(caps));
+        add_exec_caps(&mut p, o.caps);
     }
     let mut env = p.env().clone().unwrap_or_default();
     env.extend(o.env.iter().cloned());
@@ -252,7 +234,11 @@ fn validate(p: &Process) -> Result<()> {
         };
         return Err(ContainerError::Usage(why.into()));
     }
-    Ok(())
+    // An AppArmor profile (--apparmor or the saved one) this host cannot apply.
+    match crate::security::lsm::process_problems(p).into_iter().next() {
+        Some(problem) => Err(ContainerError::Usage(problem)),
+        None => Ok(()),
+    }
 }
 
 /// `UID[:GID]`, numbers only (as runc).
@@ -274,16 +260,42 @@ pub fn parse_user(u: &str) -> Result<(u32, Option<u32>)> {
     Ok((uid, gid))
 }
 
-/// `CAP_SYS_ADMIN` or `sys_admin`.
-pub fn parse_cap(name: &str) -> Result<Capability> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
+/// `exec --cap`: each capability goes into the bounding, effective and permitted sets only.
+/// Never inheritable or ambient: that would pass it on across execve to programs the process
+/// runs (CVE-2022-29162). Names are matched exactly, as runc does; an unknown one is ignored
+/// with runc's warning.
+fn add_exec_caps(p: &mut Process, names: &[String]) {
+    // oci-spec also reads `kill` or `CAP_CAP_KILL` as CAP_KILL; runc only the exact name.
+    let exact = |n: &String| {
+        serde_json::from_value::<Capability>(serde_json::json!(n))
+            .ok()
+            .filter(|c| serde_json::to_value(c).ok() == Some(serde_json::json!(n)))
     };
-    serde_json::from_value(serde_json::Value::String(full))
-        .map_err(|_| ContainerError::Usage(format!("--cap: unknown capability {name:?}")))
+    let extra: Vec<Capability> = names.iter().filter_map(exact).collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .filter(|n| exact(n).is_none())
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        crate::logging::warn(&format!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            unknown.join(" ")
+        ));
+    }
+    let mut caps = p.capabilities().clone().unwrap_or_default();
+    let grow = |set: &Option<Capabilities>| -> Option<Capabilities> {
+        let mut s = set.clone().unwrap_or_default();
+        s.extend(extra.iter().copied());
+        Some(s)
+    };
+    let (b, e, pm) = (
+        grow(caps.bounding()),
+        grow(caps.effective()),
+        grow(caps.permitted()),
+    );
+    caps.set_bounding(b).set_effective(e).set_permitted(pm);
+    p.set_capabilities(Some(caps));
 }
 
 /// runc's getSubCgroupPaths: `path` for every controller, or `ctrl[,ctrl]:path` per controller.
@@ -407,10 +419,26 @@ mod tests {
     }
 
     #[test]
-    fn caps() {
-        assert_eq!(parse_cap("CAP_SYS_ADMIN").unwrap(), Capability::SysAdmin);
-        assert_eq!(parse_cap("net_raw").unwrap(), Capability::NetRaw);
-        assert!(parse_cap("CAP_BOGUS").is_err());
+    fn exec_caps_reach_bounding_effective_permitted_only() {
+        let mut p: Process = serde_json::from_value(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/",
+            "capabilities": {"bounding": ["CAP_KILL"], "inheritable": ["CAP_KILL"],
+                             "ambient": ["CAP_KILL"]}
+        }))
+        .unwrap();
+        add_exec_caps(&mut p, &s(&["CAP_CHOWN", "CAP_BOGUS", "net_raw"]));
+        let c = p.capabilities().clone().unwrap();
+        for set in [c.bounding(), c.effective(), c.permitted()] {
+            let set = set.clone().unwrap();
+            assert!(set.contains(&Capability::Chown), "{set:?}");
+            assert!(!set.contains(&Capability::NetRaw), "{set:?}");
+        }
+        for set in [c.inheritable(), c.ambient()] {
+            assert_eq!(
+                set.clone().unwrap(),
+                [Capability::Kill].into_iter().collect()
+            );
+        }
     }
 
     #[test]
@@ -461,7 +489,12 @@ mod tests {
         let c = p.capabilities().clone().unwrap();
         assert!(c.bounding().clone().unwrap().contains(&Capability::Chown));
         assert!(c.bounding().clone().unwrap().contains(&Capability::Kill));
-        assert!(c.ambient().clone().unwrap().contains(&Capability::Chown));
+        assert!(
+            !c.ambient()
+                .clone()
+                .unwrap_or_default()
+                .contains(&Capability::Chown)
+        );
         let none: Vec<String> = vec![];
         let o = ExecOpts {
             args: &none,

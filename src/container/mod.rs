@@ -167,6 +167,11 @@ impl Container {
         cgroups::load_manager(p, self.record.systemd_cgroup).ok()
     }
 
+    /// The cgroup, if rt made it: only then may rt kill everything in it and remove it.
+    pub fn owned_cgroup(&self) -> Option<Box<dyn Manager>> {
+        self.cgroup().filter(|_| self.record.cgroup_owned)
+    }
+
     pub fn status(&self) -> Status {
         let r = &self.record;
         derive_status(

@@ -57,6 +57,8 @@ pub enum InitError {
     Tty(#[from] crate::tty::TtyError),
     #[error(transparent)]
     Lsm(#[from] crate::security::lsm::LsmError),
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::SysctlError),
     #[error("{0}")]
     Config(String),
 }
@@ -182,13 +184,13 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
         let size = process
             .console_size()
             .map(|b| (b.height() as u32, b.width() as u32));
-        let master = crate::tty::setup_console(size)?;
+        let master = crate::tty::setup_console(size, rootfs::dev_is_bound(spec))?;
         chan.send_with_fd(&Msg::Console, Some(master.as_raw_fd()))?;
     }
 
     if let Some(linux) = spec.linux() {
         for (k, v) in linux.sysctl().iter().flatten() {
-            write_sysctl(k, v)?;
+            crate::sysctl::write(k, v)?;
         }
     }
     if let Some(h) = spec.hostname()
@@ -354,19 +356,6 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<OwnedFd, InitError> {
     )
     .map_err(sys("open exec fifo"))?;
     Ok(fd)
-}
-
-fn write_sysctl(key: &str, value: &str) -> Result<(), InitError> {
-    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-        return Err(InitError::Config(format!("linux.sysctl: bad key {key:?}")));
-    }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    std::fs::write(&path, value).map_err(|e| {
-        InitError::Config(format!(
-            "linux.sysctl[{key:?}]: write {}: {e}",
-            path.display()
-        ))
-    })
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {

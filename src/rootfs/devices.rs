@@ -95,7 +95,14 @@ impl Dirs<'_> {
     }
 }
 
-pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<(), RootfsError> {
+/// Populate the container's /dev, as runc does, unless /dev is a bind mount: that is someone
+/// else's directory (often the host's own /dev), and nothing is created in it, not even
+/// `linux.devices` (runc's needsSetupDev). Otherwise the default nodes, `linux.devices` (at any
+/// path: the spec does not limit them to /dev), the fd/std* links and `ptmx -> pts/ptmx`.
+pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_bound: bool) -> Result<(), RootfsError> {
+    if dev_bound {
+        return Ok(());
+    }
     let devices = ctx
         .spec
         .linux()
@@ -106,23 +113,12 @@ pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<
         root,
         open: Vec::new(),
     };
-    // runc adds the default devices only when /dev is the container's own; a bundle that binds
-    // the host /dev gets exactly that.
-    let list = nodes(&devices);
-    for n in list
+    // /dev/ptmx is the container's own devpts multiplexer (below), never a node of its own.
+    for n in nodes(&devices)
         .iter()
-        .filter(|n| dev_mounted || devices.iter().any(|d| d.path() == &n.path))
+        .filter(|n| n.path != Path::new("/dev/ptmx"))
     {
-        if !n.path.starts_with("/dev") {
-            return Err(RootfsError::Invalid(format!(
-                "linux.devices: {} is not under /dev",
-                n.path.display()
-            )));
-        }
         make_node(ctx, &mut dirs, n)?;
-    }
-    if !dev_mounted {
-        return Ok(());
     }
     for (target, link) in LINKS {
         symlink_in_root(&mut dirs, Path::new(target), Path::new(link))?;
@@ -130,20 +126,10 @@ pub fn create(ctx: &RootfsContext, root: &OwnedFd, dev_mounted: bool) -> Result<
     if Path::new("/proc/kcore").exists() {
         symlink_in_root(&mut dirs, Path::new("/proc/kcore"), Path::new("/dev/core"))?;
     }
-    // /dev/ptmx must be the container's own devpts multiplexer, not the host's.
-    if ctx
-        .spec
-        .mounts()
-        .iter()
-        .flatten()
-        .any(|m| m.destination() == Path::new("/dev/pts"))
-    {
-        let dirfd = dirs.get(Path::new("/dev"))?;
-        // SAFETY: unlinkat on a live dir fd with a static NUL-terminated name.
-        unsafe { libc::unlinkat(dirfd.as_raw_fd(), c"ptmx".as_ptr(), 0) };
-        symlink_in_root(&mut dirs, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))?;
-    }
-    Ok(())
+    let dirfd = dirs.get(Path::new("/dev"))?;
+    // SAFETY: unlinkat on a live dir fd with a static NUL-terminated name.
+    unsafe { libc::unlinkat(dirfd.as_raw_fd(), c"ptmx".as_ptr(), 0) };
+    symlink_in_root(&mut dirs, Path::new("pts/ptmx"), Path::new("/dev/ptmx"))
 }
 
 fn split(path: &Path) -> Result<(PathBuf, CString), RootfsError> {

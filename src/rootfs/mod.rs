@@ -5,6 +5,7 @@
 mod devices;
 pub mod idmap;
 mod mounts;
+mod no_pivot;
 pub mod options;
 mod paths;
 pub mod resolve;
@@ -107,6 +108,10 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
         None::<&str>,
     )
     .map_err(sys("set propagation of", root))?;
+    // The rootfs' parent mount private first: were it shared (rootfsPropagation "shared"
+    // keeps the host's peer groups), the bind below and every mount on it would propagate to
+    // the host. pivot_root also refuses a shared parent.
+    make_parent_private(ctx.rootfs)?;
     // pivot_root needs the new root to be a mount point; a recursive self-bind makes it one.
     mount(
         Some(ctx.rootfs),
@@ -116,24 +121,28 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
         None::<&str>,
     )
     .map_err(sys("bind mount rootfs", ctx.rootfs))?;
-    // A shared parent would make pivot_root fail and leak mounts: keep the rootfs' parent private.
-    make_parent_private(ctx.rootfs)?;
 
     let root_fd = resolve::open_root(ctx.rootfs).map_err(sys("open rootfs", ctx.rootfs))?;
-    let mut dev_mounted = false;
     for (index, m) in ctx.spec.mounts().iter().flatten().enumerate() {
-        if m.destination() == Path::new("/dev") {
-            dev_mounted = true;
-        }
         mounts::mount_one(ctx, &root_fd, index, m)?;
     }
-    devices::create(ctx, &root_fd, dev_mounted)?;
+    devices::create(ctx, &root_fd, dev_is_bound(ctx.spec))?;
     Ok(())
 }
 
+/// Is the container's /dev a bind mount (someone else's directory, often the host's /dev)?
+/// Then rt creates nothing in it (runc's needsSetupDev).
+pub fn dev_is_bound(spec: &Spec) -> bool {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| mounts::is_dev(m) && options::is_bind_mount(m))
+}
+
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
-    // Walk up to the mount point holding rootfs; EINVAL means "not a mount point", go up.
-    let mut p = rootfs.parent();
+    // Walk up to the mount the rootfs is in (itself, when an engine mounted it there, as
+    // containerd mounts overlays); EINVAL means "not a mount point", go up.
+    let mut p = Some(rootfs);
     while let Some(dir) = p {
         match mount(
             None::<&str>,
@@ -155,6 +164,7 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     nix::unistd::chdir(rootfs).map_err(sys("chdir", rootfs))?;
     if no_pivot {
+        no_pivot::hide_kernel_filesystems(rootfs)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .map_err(sys("move mount", rootfs))?;
         nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
@@ -216,6 +226,7 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
         )
         .map_err(sys("make shared", root))?;
     }
+    mounts::remount_read_only_later(spec)?;
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         let root = Path::new("/");
         mount(

@@ -22,18 +22,17 @@ pub fn mount_one(
         dest: dest.display().to_string(),
         msg,
     };
-    if !dest.is_absolute() {
-        // The spec allows relative destinations (taken from /); runc warns and does the same.
-        crate::logging::warn(&format!(
-            "mounts[{index}].destination {dest:?} is not absolute; treating it as relative to /"
-        ));
-    }
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let mut opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m
         .typ()
         .as_deref()
         .unwrap_or(if opts.is_bind() { "bind" } else { "" });
     let is_bind = opts.is_bind() || typ == "bind";
+    if read_only_later(m) {
+        // /dev is filled after the mounts and a tmpfs may get mounts on top: read-only comes
+        // at finalize (remount_read_only_later), as runc does.
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     if typ.is_empty() && !is_bind {
         return Err(err("type is required for non-bind mounts".into()));
     }
@@ -121,20 +120,13 @@ pub fn mount_one(
         return Ok(());
     }
 
+    if matches!(typ, "proc" | "sysfs") {
+        ordinary_directory(root, dest, typ).map_err(err)?;
+    }
     let target = resolve::open_in_root(root.as_fd(), dest, Create::Dir)
         .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
-    match typ {
-        "cgroup" | "cgroup2" => return mount_cgroup(root, dest, target, &opts).map_err(err),
-        // A fake procfs or sysfs target that is not a plain directory is refused: mounting
-        // over a symlink or file there is how several escapes began.
-        "proc" | "sysfs" => {
-            let st = nix::sys::stat::fstat(target.as_fd())
-                .map_err(|e| err(format!("stat destination: {e}")))?;
-            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-                return Err(err(format!("{typ} must be mounted on a directory")));
-            }
-        }
-        _ => {}
+    if matches!(typ, "cgroup" | "cgroup2") {
+        return mount_cgroup(root, dest, target, &opts).map_err(err);
     }
     let data = match typ {
         // linux.mountLabel labels the container's own filesystems, not the kernel's views.
@@ -169,6 +161,71 @@ pub fn mount_one(
     drop(target);
     let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
     finish(&target, &opts).map_err(err)
+}
+
+/// procfs and sysfs go on a plain directory of the rootfs (or where one will be made), never
+/// on a symlink, a file or a device: mounting through a symlink there is how several escapes
+/// began (runc: "must be mounted on ordinary directory").
+fn ordinary_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<(), String> {
+    let refuse = || format!("filesystem {typ:?} must be mounted on ordinary directory");
+    let rel = resolve::relative(dest);
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Err(refuse());
+    };
+    let dir = match parent.as_os_str().is_empty() {
+        true => None,
+        false => Some(
+            resolve::open_dir_in_root(root.as_fd(), parent, Create::Dir)
+                .map_err(|e| format!("resolve destination in rootfs: {e}"))?,
+        ),
+    };
+    match nix::sys::stat::fstatat(
+        dir.as_ref().map_or(root.as_fd(), |d| d.as_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Ok(_) => Err(refuse()),
+        Err(nix::Error::ENOENT) => Ok(()),
+        Err(e) => Err(format!("stat destination: {e}")),
+    }
+}
+
+/// Is this the container's /dev?
+pub fn is_dev(m: &Mount) -> bool {
+    resolve::relative(m.destination()) == Path::new("dev")
+}
+
+/// A tmpfs or /dev asked to be read-only is mounted read-write and made read-only at finalize,
+/// after /dev was filled and the mounts on top of them were made (runc's mountPropagate).
+fn read_only_later(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("tmpfs") || is_dev(m)
+}
+
+/// The second half of [`read_only_later`]: after pivot_root, remount those read-only.
+pub fn remount_read_only_later(spec: &oci_spec::runtime::Spec) -> Result<(), RootfsError> {
+    let mut root = None;
+    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+        if !read_only_later(m) || !opts.flags.contains(MsFlags::MS_RDONLY) {
+            continue;
+        }
+        let err = |msg: String| RootfsError::Mount {
+            index,
+            dest: m.destination().display().to_string(),
+            msg,
+        };
+        let root = match &root {
+            Some(r) => r,
+            None => root.insert(
+                resolve::open_root(Path::new("/")).map_err(|e| err(format!("open /: {e}")))?,
+            ),
+        };
+        let target = reopen(root, m.destination()).map_err(|e| err(format!("reopen: {e}")))?;
+        remount_bind(&fd_path(&target), opts.flags & remount_flags())
+            .map_err(|e| err(format!("remount read-only: {e}")))?;
+    }
+    Ok(())
 }
 
 fn remount_flags() -> MsFlags {

@@ -61,6 +61,15 @@ impl MountOptions {
     }
 }
 
+/// A bind mount: type "bind" or a `bind`/`rbind` option (the spec lets either say it).
+pub fn is_bind_mount(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
 pub fn parse(options: &[String]) -> MountOptions {
     let mut o = MountOptions::default();
     for opt in options {

@@ -2,8 +2,8 @@
 //! `linux.mountLabel`, applied the way runc applies them.
 //!
 //! - AppArmor: `exec <profile>` is written to /proc/thread-self/attr/apparmor/exec (or the old
-//!   /proc/thread-self/attr/exec) just before execve. When AppArmor is not enabled on the host
-//!   the profile is ignored, with a warning, as runc does.
+//!   /proc/thread-self/attr/exec) just before execve. A profile on a host without AppArmor is
+//!   refused (runc fails writing it), never dropped: the process would run unconfined.
 //! - SELinux: the label is written to /proc/thread-self/attr/exec before execve, and
 //!   `linux.mountLabel` becomes a `context="..."` mount option. A process label on a host without
 //!   SELinux is refused, as runc's validator does; a mount label there is ignored (runc's
@@ -68,24 +68,11 @@ pub fn check_label(field: &'static str, s: &str) -> Result<(), LsmError> {
 /// Checks made before anything is created (also used by `rt check`): every problem, each with
 /// its JSON path.
 pub fn problems(spec: &oci_spec::runtime::Spec) -> Vec<String> {
-    let mut v = Vec::new();
-    let process = spec.process().as_ref();
-    if let Some(p) = process.and_then(|p| p.apparmor_profile().as_deref())
-        && let Err(e) = check_label("process.apparmorProfile", p)
-    {
-        v.push(e.to_string());
-    }
-    if let Some(l) = process.and_then(|p| p.selinux_label().as_deref()) {
-        if let Err(e) = check_label("process.selinuxLabel", l) {
-            v.push(e.to_string());
-        } else if !l.is_empty() && !selinux_enabled() {
-            v.push(
-                "process.selinuxLabel: a label is set but SELinux is disabled or not supported \
-                 on this host"
-                    .into(),
-            );
-        }
-    }
+    let mut v = spec
+        .process()
+        .as_ref()
+        .map(process_problems)
+        .unwrap_or_default();
     if let Some(l) = spec
         .linux()
         .as_ref()
@@ -97,6 +84,34 @@ pub fn problems(spec: &oci_spec::runtime::Spec) -> Vec<String> {
             v.push(format!(
                 "linux.mountLabel: {l:?} must not contain a double quote"
             ));
+        }
+    }
+    v
+}
+
+/// The labels of one process (the container's or an exec's): well-formed, and each for a
+/// security module this host has. A label asked for and not applied would leave the process
+/// unconfined without a word, so it is refused.
+pub fn process_problems(process: &oci_spec::runtime::Process) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(p) = process.apparmor_profile().as_deref() {
+        if let Err(e) = check_label("process.apparmorProfile", p) {
+            v.push(e.to_string());
+        } else if !p.is_empty() && !apparmor_enabled() {
+            v.push(format!(
+                "process.apparmorProfile: {p:?} is set but AppArmor is not enabled on this host"
+            ));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref() {
+        if let Err(e) = check_label("process.selinuxLabel", l) {
+            v.push(e.to_string());
+        } else if !l.is_empty() && !selinux_enabled() {
+            v.push(
+                "process.selinuxLabel: a label is set but SELinux is disabled or not supported \
+                 on this host"
+                    .into(),
+            );
         }
     }
     v
@@ -144,20 +159,20 @@ pub fn apply_exec_labels(process: &oci_spec::runtime::Process) -> Result<(), Lsm
         && !p.is_empty()
     {
         check_label("process.apparmorProfile", p)?;
-        if apparmor_enabled() {
-            write_attr(
-                "process.apparmorProfile",
-                &[
-                    "/proc/thread-self/attr/apparmor/exec",
-                    "/proc/thread-self/attr/exec",
-                ],
-                &format!("exec {p}"),
-            )?;
-        } else {
-            crate::logging::warn(&format!(
-                "process.apparmorProfile {p:?} ignored: AppArmor is not enabled on this host"
-            ));
+        if !apparmor_enabled() {
+            return Err(LsmError::Config {
+                field: "process.apparmorProfile",
+                msg: format!("{p:?} is set but AppArmor is not enabled on this host"),
+            });
         }
+        write_attr(
+            "process.apparmorProfile",
+            &[
+                "/proc/thread-self/attr/apparmor/exec",
+                "/proc/thread-self/attr/exec",
+            ],
+            &format!("exec {p}"),
+        )?;
     }
     if let Some(l) = process.selinux_label().as_deref()
         && !l.is_empty()

@@ -22,6 +22,9 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 /// The bundle's config.json as create read it, byte for byte (see [`Record::hooks`]).
 pub const CONFIG_FILE: &str = "config.json";
 pub const DEFAULT_ROOT: &str = "/run/rt";
+/// A state directory being made is named `claim:<id>:<pid>` (':' is in no id) until it is
+/// renamed to `<id>` with its state in it.
+const CLAIM_PREFIX: &str = "claim:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -37,6 +40,8 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("refusing to remove {dir}: {why}")]
+    NotOurs { dir: PathBuf, why: String },
     #[error("corrupt state file {path}: {source}")]
     Corrupt {
         path: PathBuf,
@@ -69,6 +74,11 @@ pub struct Record {
     pub cgroup_path: Option<PathBuf>,
     #[serde(default)]
     pub systemd_cgroup: bool,
+    /// rt made the cgroup (it did not exist before create). Only then does delete remove it
+    /// and kill what is left in it: a cgroupsPath naming an existing cgroup may hold the
+    /// host's processes. (An older rt's state has no field: it always removed the cgroup.)
+    #[serde(default = "yes")]
+    pub cgroup_owned: bool,
     /// The config's hooks as they were at create. The whole config (for exec's defaults and
     /// update) is a verbatim copy of config.json in [`CONFIG_FILE`] beside state.json, parsed
     /// only by the verbs that need it: serializing the Spec into state.json cost every create
@@ -78,6 +88,10 @@ pub struct Record {
     /// The whole config, as state.json of an older rt carried it. Read, never written.
     #[serde(default, skip_serializing)]
     pub config: Option<Spec>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A state.json without its `config`: what `list` shows. Parsing the whole Spec of every
@@ -125,15 +139,75 @@ impl Root {
         self.path.join(id)
     }
 
-    /// mkdir is the atomic claim on an id: two creates of one id cannot both succeed.
-    pub fn claim(&self, id: &str) -> Result<PathBuf, StateError> {
+    /// Claim `id` with its first state. The directory is made under a name no id can have
+    /// (`claim:<id>:<pid>`), filled with `record` and `config`, and renamed into place without
+    /// replacing anything: `<root>/<id>` never exists without state.json, so a directory there
+    /// without one is not rt's (delete refuses it). Two creates of one id: one rename wins.
+    pub fn claim(&self, id: &str, record: &Record, config: &[u8]) -> Result<PathBuf, StateError> {
         validate_id(id)?;
         let dir = self.dir(id);
-        match fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(StateError::AlreadyExists),
-            Err(e) => Err(io("create state dir", &dir)(e)),
+        if fs::symlink_metadata(&dir).is_ok() {
+            return Err(StateError::AlreadyExists);
         }
+        let tmp = self
+            .path
+            .join(format!("{CLAIM_PREFIX}{id}:{}", std::process::id()));
+        // One with our pid is a dead rt's (this process claims an id once).
+        remove_by_name(&tmp)?;
+        fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .map_err(io("create state dir", &tmp))?;
+        let placed = save_config(&tmp, config)
+            .and_then(|()| record.save(&tmp))
+            .and_then(|()| {
+                nix::fcntl::renameat2(
+                    nix::fcntl::AT_FDCWD,
+                    &tmp,
+                    nix::fcntl::AT_FDCWD,
+                    &dir,
+                    nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+                )
+                .or_else(|e| match e {
+                    // A filesystem without RENAME_NOREPLACE (NFS): the check above has to do.
+                    nix::Error::EINVAL => {
+                        nix::fcntl::renameat(nix::fcntl::AT_FDCWD, &tmp, nix::fcntl::AT_FDCWD, &dir)
+                    }
+                    e => Err(e),
+                })
+                .map_err(|e| match e {
+                    nix::Error::EEXIST | nix::Error::ENOTEMPTY => StateError::AlreadyExists,
+                    e => io("rename", &dir)(e.into()),
+                })
+            });
+        if placed.is_err() {
+            let _ = remove_by_name(&tmp);
+        }
+        placed.map(|()| dir)
+    }
+
+    /// Remove what a create killed between mkdir and rename left for `id`
+    /// (`claim:<id>:<pid>` of a pid that is gone), by name.
+    pub fn remove_stale_claims(&self, id: &str) -> Result<(), StateError> {
+        let prefix = format!("{CLAIM_PREFIX}{id}:");
+        for entry in fs::read_dir(&self.path).map_err(io("read", &self.path))? {
+            let entry = entry.map_err(io("read", &self.path))?;
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let gone = pid <= 0
+                || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                    == Err(nix::Error::ESRCH);
+            if gone {
+                remove_by_name(&entry.path())?;
+            }
+        }
+        Ok(())
     }
 
     pub fn load(&self, id: &str) -> Result<Record, StateError> {
@@ -171,7 +245,8 @@ impl Root {
         for entry in fs::read_dir(&self.path).map_err(io("read", &self.path))? {
             let entry = entry.map_err(io("read", &self.path))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().join(STATE_FILE).exists() {
+            // A claim being made (or left by a killed create) is no container yet.
+            if validate_id(&name).is_ok() && entry.path().join(STATE_FILE).exists() {
                 ids.push(name);
             }
         }
@@ -179,15 +254,88 @@ impl Root {
         Ok(ids)
     }
 
-    /// Remove a container's directory and everything in it.
+    /// The files in a container's state directory, all of them ones rt writes (None: there
+    /// is no directory). See [`own_files`].
+    pub fn own_files(&self, id: &str) -> Result<Option<Vec<std::ffi::OsString>>, StateError> {
+        own_files(&self.dir(id))
+    }
+
+    /// Remove a container's state directory: the files rt writes there, by name, then the
+    /// directory itself; nothing at all if [`own_files`] refuses. Never recursive.
     pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        remove_by_name(&self.dir(id))
+    }
+
+    /// The refusal `delete` gives for `<root>/<id>` without a state file, if that exists.
+    pub fn stateless_dir(&self, id: &str) -> Option<StateError> {
         let dir = self.dir(id);
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("remove", &dir)(e)),
+        fs::symlink_metadata(&dir).ok()?;
+        Some(StateError::NotOurs {
+            dir,
+            why: format!(
+                "it has no {STATE_FILE}, so it is no container rt made (a create killed \
+                 before saving state leaves one: remove it by hand)"
+            ),
+        })
+    }
+}
+
+/// The files in `dir`, all of them ones rt writes (None: there is no directory). Anything else
+/// (a foreign file, a symlink instead of a directory) means rt did not make it, say a --root
+/// that is not rt's own: refused.
+fn own_files(dir: &Path) -> Result<Option<Vec<std::ffi::OsString>>, StateError> {
+    let not_ours = |why: String| StateError::NotOurs {
+        dir: dir.to_path_buf(),
+        why,
+    };
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(not_ours("it is not a directory".into())),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("stat", dir)(e)),
+    }
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io("read", dir))? {
+        let name = entry.map_err(io("read", dir))?.file_name();
+        if !written_by_rt(&name.to_string_lossy()) {
+            return Err(not_ours(format!(
+                "it holds {name:?}, which rt did not write"
+            )));
+        }
+        names.push(name);
+    }
+    Ok(Some(names))
+}
+
+/// Unlink the files rt wrote in `dir`, by name, then rmdir it; nothing if [`own_files`]
+/// refuses.
+fn remove_by_name(dir: &Path) -> Result<(), StateError> {
+    let Some(names) = own_files(dir)? else {
+        return Ok(());
+    };
+    for name in names {
+        let path = dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("remove", &path)(e)),
+            _ => {}
         }
     }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(io("remove", dir)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// The names rt writes in a container's directory: the state, the config copy, exec.fifo,
+/// and the `.tmp<pid>` files write_atomic renames into place (left over if rt was killed).
+fn written_by_rt(name: &str) -> bool {
+    [STATE_FILE, CONFIG_FILE, EXEC_FIFO].iter().any(|f| {
+        name == *f
+            || name
+                .strip_prefix(f)
+                .and_then(|rest| rest.strip_prefix(".tmp"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 impl Record {
@@ -255,6 +403,7 @@ mod tests {
             annotations: HashMap::new(),
             cgroup_path: Some("/x".into()),
             systemd_cgroup: false,
+            cgroup_owned: true,
             hooks: None,
             config: None,
         }
@@ -270,10 +419,12 @@ mod tests {
     fn claim_save_load_remove() {
         let p = tmp_root("cycle");
         let root = Root::open(&p).unwrap();
-        let dir = root.claim("c1").unwrap();
-        assert!(matches!(root.claim("c1"), Err(StateError::AlreadyExists)));
-        assert!(matches!(root.load("c1"), Err(StateError::NotExist)));
-        record("c1").save(&dir).unwrap();
+        let dir = root.claim("c1", &record("c1"), b"{}").unwrap();
+        assert!(matches!(
+            root.claim("c1", &record("c1"), b"{}"),
+            Err(StateError::AlreadyExists)
+        ));
+        assert_eq!(fs::read(dir.join(CONFIG_FILE)).unwrap(), b"{}");
         let back = root.load("c1").unwrap();
         assert_eq!(back.pid, 42);
         assert_eq!(back.cgroup_path.as_deref(), Some(Path::new("/x")));
@@ -290,10 +441,48 @@ mod tests {
     }
 
     #[test]
+    fn remove_takes_only_what_rt_wrote() {
+        let p = tmp_root("remove");
+        let root = Root::open(&p).unwrap();
+        let dir = root.claim("c4", &record("c4"), b"{}").unwrap();
+        fs::write(dir.join("state.json.tmp123"), b"").unwrap();
+        fs::write(dir.join("precious"), b"keep").unwrap();
+        let err = root.remove("c4").unwrap_err().to_string();
+        assert!(err.contains("precious"), "{err}");
+        assert!(dir.join(STATE_FILE).exists() && dir.join("precious").exists());
+        fs::remove_file(dir.join("precious")).unwrap();
+        root.remove("c4").unwrap();
+        assert!(!dir.exists());
+        assert!(root.stateless_dir("c4").is_none());
+        fs::create_dir(&dir).unwrap();
+        assert!(root.stateless_dir("c4").is_some());
+        assert!(!written_by_rt("state.json.tmp") && !written_by_rt("exec.fifo.tmpx"));
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
+    fn stale_claims_of_dead_creates_are_removed() {
+        let p = tmp_root("claims");
+        let root = Root::open(&p).unwrap();
+        // pid_max is never a pid; our own pid is alive.
+        let dead = p.join("claim:c5:4194304");
+        let live = p.join(format!("claim:c5:{}", std::process::id()));
+        let other = p.join("claim:c55:4194304");
+        for d in [&dead, &live, &other] {
+            fs::create_dir(d).unwrap();
+            fs::write(d.join(CONFIG_FILE), b"{}").unwrap();
+        }
+        root.remove_stale_claims("c5").unwrap();
+        assert!(!dead.exists() && live.exists() && other.exists());
+        assert!(root.ids().unwrap().is_empty());
+        fs::remove_dir_all(&p).unwrap();
+    }
+
+    #[test]
     fn corrupt_state_is_reported_with_path() {
         let p = tmp_root("corrupt");
         let root = Root::open(&p).unwrap();
-        let dir = root.claim("c2").unwrap();
+        let dir = root.claim("c2", &record("c2"), b"{}").unwrap();
         fs::write(dir.join(STATE_FILE), b"{not json").unwrap();
         let err = root.load("c2").unwrap_err().to_string();
         assert!(err.contains("state.json"), "{err}");
