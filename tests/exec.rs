@@ -156,10 +156,19 @@ fn capabilities_match_init_and_cap_adds() {
     assert_eq!(cap_line(&o.stdout, "CapEff") & CAP_SYS_ADMIN, 0);
     let o = c.exec(&["--cap", "CAP_SYS_ADMIN", "--", "cat", "/proc/self/status"]);
     o.ok();
-    for k in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+    for k in ["CapPrm", "CapEff", "CapBnd"] {
         let v = cap_line(&o.stdout, k);
         assert_ne!(v & CAP_SYS_ADMIN, 0, "{k} lacks CAP_SYS_ADMIN: {v:x}");
         assert_eq!(v & !CAP_SYS_ADMIN, cap_line(&host, k), "{k}");
+    }
+    if rt_bug_open(
+        "issue 11 item 4 (CVE-2022-29162): `exec --cap` must not reach the inheritable and \
+         ambient sets, as in runc; rt adds it to both",
+    ) {
+        return;
+    }
+    for k in ["CapInh", "CapAmb"] {
+        assert_eq!(cap_line(&o.stdout, k), cap_line(&host, k), "{k}: {o}");
     }
 }
 
@@ -215,20 +224,26 @@ fn bad_arguments_are_refused() {
     c.exec(&["-u", "bob", "--", "true"])
         .failed()
         .stderr_has("uid");
-    c.exec(&["--cap", "CAP_BOGUS", "--", "true"])
-        .failed()
-        .stderr_has("unknown capability");
     c.exec(&["-d", "-t", "--", "true"])
         .failed()
-        .stderr_has("cannot allocate tty if rt will detach without setting console socket");
+        .stderr_has("cannot allocate tty if")
+        .stderr_has("will detach without setting console socket");
     c.exec(&["--console-socket", "/nonexistent.sock", "--", "true"])
         .failed()
-        .stderr_has("cannot use console socket if rt will not detach or allocate tty");
+        .stderr_has("cannot use console socket if")
+        .stderr_has("will not detach or allocate tty");
     c.exec(&["--preserve-fds", "40", "--", "true"])
         .failed()
         .stderr_has("unable to stat preserved-fd");
     let o = c.rt(&["exec", "rt-test-no-such-ctr", "true"]);
     o.failed().stderr_has("container does not exist");
+    if rt_bug_open(
+        "issue 10 item 2: runc ignores an unknown `exec --cap` with a warning; rt refuses it",
+    ) {
+        return;
+    }
+    let o = c.exec(&["--cap", "CAP_BOGUS", "--", "true"]);
+    o.ok().stderr_has("CAP_BOGUS");
 }
 
 #[test]
@@ -341,7 +356,8 @@ fn sub_cgroup_flag() {
     assert!(line.ends_with("/sub"), "{o}");
     c.exec(&["--cgroup", "pids:missing", "--", "true"])
         .failed()
-        .stderr_has("does not exist");
+        .stderr_has("missing")
+        .rt_stderr_has("does not exist");
     let _ = fs::remove_dir(&sub);
 }
 

@@ -1,5 +1,6 @@
 //! Behaviour expected of rt that runc 1.1 (Debian's /usr/sbin/runc) does not
-//! have, so these tests FAIL when run with `RT_BIN=/usr/sbin/runc`:
+//! have; with `RT_BIN=/usr/sbin/runc` each test checks what runc shares and
+//! returns at `runc_differs` where runc stops:
 //!
 //! - poststart hooks run during `start`, after the user process started,
 //!   and see status "running" (OCI runtime spec; runc 1.1 runs them already
@@ -27,6 +28,12 @@ fn poststart_hook_runs_at_start_not_create() {
         .hook("poststart", "/bin/sh", &["sh", "-c", &script]);
     let mut c = Container::new(b);
     c.create().ok();
+    if runc_differs(
+        "runc 1.1.5 runs poststart hooks during create (runtime.md lifecycle: after the user \
+         process started; fixed in runc 1.2)",
+    ) {
+        return;
+    }
     assert!(
         !out.path().join("poststart.json").exists(),
         "poststart hook ran during create"
@@ -41,6 +48,9 @@ fn poststart_hook_runs_at_start_not_create() {
 
 #[test]
 fn run_bundle_path_shorthand() {
+    if runc_differs("rt-only: `rt run BUNDLE/`; runc takes the argument for a container id") {
+        return;
+    }
     let mut b = Bundle::new();
     b.sh("echo shorthand-ok; exit 4");
     let c = Container::new(b);
@@ -96,6 +106,9 @@ fn seccomp_filter_cache_under_root() {
     let c = Container::new(b);
 
     let first = run_filtered(&c);
+    if runc_differs(RT_ONLY_CACHE) {
+        return;
+    }
     assert!(first.stderr.contains("seccomp: compiled"), "{first}");
     assert!(!first.stderr.contains("seccomp: cache hit"), "{first}");
     let entries = cache_entries(&c);
@@ -158,13 +171,20 @@ fn seccomp_filter_cache_serves_exec() {
     b.config["linux"]["seccomp"] = mkdir_blocked_profile();
     let mut c = Container::new(b);
     c.create_and_start();
-    assert_eq!(cache_entries(&c).len(), 1);
+    let entries = cache_entries(&c);
     let mut args = vec!["--debug", "exec", &c.id];
     args.extend_from_slice(&["sh", "-c", SECCOMP_PROBE]);
     let o = c.rt(&args);
     o.ok();
-    assert!(o.stderr.contains("seccomp: cache hit"), "{o}");
     assert!(o.stdout.contains("Seccomp:\t2"), "{o}");
     assert!(o.stderr.contains("No message of desired type"), "{o}");
-    assert_eq!(cache_entries(&c).len(), 1);
+    if runc_differs(RT_ONLY_CACHE) {
+        return;
+    }
+    assert_eq!(entries.len(), 1);
+    assert!(o.stderr.contains("seccomp: cache hit"), "{o}");
+    assert_eq!(cache_entries(&c), entries);
 }
+
+const RT_ONLY_CACHE: &str =
+    "rt-only: compiled seccomp filters cached under --root (`seccomp:cache`), shown by --debug";
