@@ -28,20 +28,20 @@ fn cve_2019_5736_rt_binary_unreachable_through_proc_exe() {
     let rt = tmp.path().join("rt");
     fs::copy(rt_bin(), &rt).unwrap();
     let before = fs::read(&rt).unwrap();
-    let root = TempDir::new("exe-root");
+    let mut victim = Bundle::new();
+    victim.remove_namespace("pid").long_running();
+    // Driven by the copy; the guard force-deletes it (with rt_bin) even if a check fails.
+    let v = Container::new(victim);
+    v.bundle.write();
     let rt_cmd = |args: &[&str]| {
         let mut cmd = Command::new(&rt);
-        cmd.arg("--root").arg(root.path()).args(args);
+        cmd.arg("--root").arg(v.root.path()).args(args);
         let (child, out, err) = spawn_to_files(cmd, tmp.path());
         wait_child(child, &out, &err, format!("rt {args:?}"), CMD_TIMEOUT)
     };
-    let mut victim = Bundle::new();
-    victim.remove_namespace("pid").long_running();
-    victim.write();
-    let vid = unique_name("exe-victim");
-    rt_cmd(&["create", "--bundle", &victim.path_str(), &vid]).ok();
+    rt_cmd(&["create", "--bundle", &v.bundle.path_str(), &v.id]).ok();
     let state: serde_json::Value =
-        serde_json::from_str(&rt_cmd(&["state", &vid]).ok().stdout).unwrap();
+        serde_json::from_str(&rt_cmd(&["state", &v.id]).ok().stdout).unwrap();
     let vpid = state["pid"].as_i64().unwrap();
     assert!(vpid > 0);
 
@@ -58,7 +58,7 @@ fn cve_2019_5736_rt_binary_unreachable_through_proc_exe() {
     ));
     let c = Container::new(b);
     let o = c.run();
-    rt_cmd(&["delete", "-f", &vid]).ok();
+    rt_cmd(&["delete", "-f", &v.id]).ok();
     o.ok();
     assert!(o.stdout.contains("done"), "{o}");
     assert!(
@@ -324,7 +324,7 @@ fn cve_2024_21626_exec_cwd_through_leaked_fd_is_refused() {
 
 /// CVE-2019-5736 with CAP_SYS_PTRACE: non-dumpability does not stop a container that holds
 /// CAP_SYS_PTRACE in the host user namespace, so this one (in the host pid namespace) finds
-/// every rt process by the copied binary's name: the init of a created container (still rt's
+/// every rt process by its argv[0], the copied binary's path: the init of a created container (still rt's
 /// image, waiting for `start`), a foreground `rt run` and a foreground `rt exec`. For each it
 /// opens /proc/<pid>/exe for writing, then does the original exploit: hold a read fd, SIGKILL the
 /// process (so the text is no longer busy) and write through the fd. rt runs create/run/exec from
@@ -333,15 +333,20 @@ fn cve_2024_21626_exec_cwd_through_leaked_fd_is_refused() {
 #[test]
 fn cve_2019_5736_ptrace_capable_container_cannot_write_rt_binary() {
     let tmp = TempDir::new("exe-ptrace");
-    // A copy with its own name: the comm the attacker looks for, and nothing else is harmed.
-    let name = "rt-5736-victim";
-    let rt = tmp.path().join(name);
+    // A copy with its own path, the argv[0] the attacker looks for: nothing else is harmed.
+    let rt = tmp.path().join("rt-5736-victim");
     fs::copy(rt_bin(), &rt).unwrap();
     let before = fs::read(&rt).unwrap();
-    let root = TempDir::new("exe-ptrace-root");
+    // Two containers driven by the copy; their guards force-delete them even if a check fails.
+    let mut created = Bundle::new();
+    created.long_running();
+    let created = Container::new(created);
+    let mut running = Bundle::new();
+    running.long_running();
+    let running = created.sibling(running);
     let rt_cmd = |args: &[&str]| {
         let mut cmd = Command::new(&rt);
-        cmd.arg("--root").arg(root.path()).args(args);
+        cmd.arg("--root").arg(created.root.path()).args(args);
         cmd
     };
     let wait = |cmd: Command, what: &str| {
@@ -349,27 +354,23 @@ fn cve_2019_5736_ptrace_capable_container_cannot_write_rt_binary() {
         wait_child(child, &out, &err, what.to_string(), CMD_TIMEOUT)
     };
 
-    let mut created = Bundle::new();
-    created.long_running();
-    created.write();
-    let cid = unique_name("exe-created");
+    created.bundle.write();
+    let cid = &created.id;
     wait(
-        rt_cmd(&["create", "--bundle", &created.path_str(), &cid]),
+        rt_cmd(&["create", "--bundle", &created.bundle.path_str(), cid]),
         "create",
     )
     .ok();
 
-    let mut running = Bundle::new();
-    running.long_running();
-    running.write();
-    let rid = unique_name("exe-running");
+    running.bundle.write();
+    let rid = &running.id;
     let (run_child, run_out, run_err) = spawn_to_files(
-        rt_cmd(&["run", "--bundle", &running.path_str(), &rid]),
+        rt_cmd(&["run", "--bundle", &running.bundle.path_str(), rid]),
         tmp.path(),
     );
     let start = std::time::Instant::now();
     loop {
-        let o = wait(rt_cmd(&["state", &rid]), "state");
+        let o = wait(rt_cmd(&["state", rid]), "state");
         if o.success() && o.stdout.contains("\"running\"") {
             break;
         }
@@ -381,7 +382,7 @@ fn cve_2019_5736_ptrace_capable_container_cannot_write_rt_binary() {
     }
     // A sleep length no other test uses, to find the exec'd process among the host's.
     let (exec_child, exec_out, exec_err) =
-        spawn_to_files(rt_cmd(&["exec", &rid, "sleep", "100001"]), tmp.path());
+        spawn_to_files(rt_cmd(&["exec", rid, "sleep", "100001"]), tmp.path());
     // The exec'd child leaves rt's image at its execve; wait for the sleeper so the foreground
     // `rt exec` is surely in place before the attack.
     let start = std::time::Instant::now();
@@ -413,7 +414,7 @@ fn cve_2019_5736_ptrace_capable_container_cannot_write_rt_binary() {
          done; echo done"
     ));
     let o = Container::new(b).run();
-    for id in [&cid, &rid] {
+    for id in [cid, rid] {
         let _ = wait(rt_cmd(&["delete", "-f", id]), "delete");
     }
     let _ = wait_child(run_child, &run_out, &run_err, "run".into(), CMD_TIMEOUT);

@@ -193,12 +193,21 @@ fn winsize(rows: u16, cols: u16) -> Winsize {
     }
 }
 
-/// rt running with its stdin and stdout on a fresh pty, its stderr in a file.
+/// rt running with its stdin and stdout on a fresh pty, its stderr in a file; killed on drop if
+/// a check failed before it exited.
 struct RtOnPty {
     child: std::process::Child,
     master: OwnedFd,
-    slave: OwnedFd,
+    /// Our end of the slave, until [`RtOnPty::finish`] closes it.
+    slave: Option<OwnedFd>,
     err: std::path::PathBuf,
+}
+
+impl Drop for RtOnPty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl RtOnPty {
@@ -217,7 +226,7 @@ impl RtOnPty {
         RtOnPty {
             child,
             master: pty.master,
-            slave: pty.slave,
+            slave: Some(pty.slave),
             err,
         }
     }
@@ -225,7 +234,7 @@ impl RtOnPty {
     /// Everything the pty shows until rt exits (followed by rt's stderr), and rt's exit code.
     fn finish(mut self) -> (String, Option<i32>) {
         // Our end of the slave closed: the master sees EOF once rt and the container are gone.
-        drop(self.slave);
+        self.slave = None;
         let mut status = None;
         let out = read_until(&self.master, "\u{0}never\u{0}", || {
             if status.is_none() {
@@ -346,7 +355,13 @@ fn foreground_run_forwards_a_window_resize() {
     // What a terminal emulator does on a resize: new size on the pty, SIGWINCH to its
     // foreground process (rt here; it is not a session leader, so we send it ourselves).
     // SAFETY: TIOCSWINSZ reads one Winsize that lives for the call.
-    let rc = unsafe { libc::ioctl(rt.slave.as_raw_fd(), libc::TIOCSWINSZ, &winsize(33, 77)) };
+    let rc = unsafe {
+        libc::ioctl(
+            rt.slave.as_ref().expect("slave").as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &winsize(33, 77),
+        )
+    };
     assert_eq!(rc, 0, "TIOCSWINSZ");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(rt.child.id() as i32),
