@@ -16,14 +16,19 @@ if ! command -v gcc >/dev/null || { [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ] &&
     echo "missing gcc or libc.a (the conformance suite builds a static checker): apt-get install gcc libc6-dev" >&2
     exit 1
 fi
-# Skips and known runc differences are recorded by tests/common (notes_file) and summed here.
+# Skips, known runc differences and open rt bugs are recorded by tests/common (notes_file) and
+# summed here, with the pass/fail totals of every test binary.
 notes=${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/tmp/test-notes.log
 mkdir -p "$(dirname "$notes")"
 : >"$notes"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+start=$(date +%s)
 rc=0
-cargo test --no-fail-fast "$@" || rc=$?
-skips=$(grep -c '^SKIP ' "$notes" || true)
-diffs=$(grep -c '^RUNC-DIFFERS ' "$notes" || true)
-echo "== skipped checks: $skips; known runc differences exercised: $diffs"
+cargo test --no-fail-fast "$@" 2>&1 | tee "$log" || rc=$?
+sum() { awk -v w="$1" '/^test result:/ { for (i = 2; i <= NF; i++) if ($i ~ "^" w) n += $(i - 1) } END { print n + 0 }' "$log"; }
+count() { grep -c "^$1 " "$notes" || true; }
+echo "== ${RT_BIN:-rt}: $(sum passed) passed, $(sum failed) failed in $(($(date +%s) - start)) s; \
+skipped checks: $(count SKIP); known runc differences: $(count RUNC-DIFFERS); open rt bugs: $(count RT-BUG-OPEN)"
 sed 's/^/    /' "$notes"
 exit $rc

@@ -46,7 +46,9 @@ fn has_v1(ctrl: &str) -> bool {
 fn need_v1(ctrls: &[&str]) -> bool {
     for c in ctrls {
         if !has_v1(c) {
-            eprintln!("SKIP: no cgroup v1 {c} hierarchy on this host");
+            skip(&format!(
+                "no cgroup v1 {c} hierarchy (no /sys/fs/cgroup/{c}/cgroup.procs)"
+            ));
             return false;
         }
     }
@@ -143,7 +145,7 @@ fn swap_limit_lands_in_memsw() {
         return;
     }
     if !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
-        eprintln!("SKIP: kernel without swap accounting (no memory.memsw.limit_in_bytes)");
+        skip("kernel without swap accounting (no memory.memsw.limit_in_bytes)");
         return;
     }
     let mut c = Container::new(Bundle::new());
@@ -177,7 +179,9 @@ fn blkio_weight_lands_in_weight_file() {
         .find(|f| probe.join(f).exists());
     fs::remove_dir(&probe).expect("rmdir blkio probe");
     let Some(file) = file else {
-        eprintln!("SKIP: no blkio.weight nor blkio.bfq.weight (no CFQ/BFQ scheduler)");
+        skip(
+            "no blkio weight file (neither blkio.weight nor blkio.bfq.weight: no CFQ/BFQ scheduler)",
+        );
         return;
     };
     set_resources(&mut c, json!({"blockIO": {"weight": 300}}));
@@ -199,12 +203,20 @@ fn hugetlb_limit_lands_in_the_controller_that_has_it() {
         v1_dir("hugetlb", &c).join("hugetlb.2MB.limit_in_bytes")
     } else {
         let Some(u) = host_cgroup2_root() else {
-            eprintln!("SKIP: no hugetlb controller in v1 nor in cgroup2");
+            skip("no hugetlb controller in v1 nor in cgroup2");
             return;
         };
         let ctrls = read_trim(&u.join("cgroup.controllers"));
         if !ctrls.split_whitespace().any(|x| x == "hugetlb") {
-            eprintln!("SKIP: no hugetlb controller in v1 nor in cgroup2");
+            skip("no hugetlb controller in v1 nor in cgroup2");
+            return;
+        }
+        if runc_differs(
+            "runc 1.1.5 on a hybrid host looks for hugetlb in v1 only and refuses the limit when \
+             only the cgroup2 root has it; rt applies it there (config-linux.md, Unified: a \
+             runtime MAY convert v1 settings for a controller enabled on cgroup v2)",
+        ) {
+            c.create().failed().stderr_has("hugetlb");
             return;
         }
         u.join(c.bundle.cgroup_name().unwrap())
@@ -220,7 +232,7 @@ fn devices_deny_all_with_allow_rules_and_linux_devices() {
         return;
     }
     if !Path::new("/dev/fuse").exists() {
-        eprintln!("SKIP: host has no /dev/fuse to pass in through linux.devices");
+        skip("host has no /dev/fuse to pass in through linux.devices");
         return;
     }
     let mut c = Container::new(Bundle::new());
@@ -329,6 +341,12 @@ fn cgroups_path_relative() {
 
 #[test]
 fn cgroups_path_absent_defaults_to_slash_id() {
+    if runc_differs(
+        "config-linux.md leaves the default cgroupsPath to the runtime (MAY); rt uses `/<id>`, \
+         runc 1.1.5 `<id>` under its own cgroup",
+    ) {
+        return;
+    }
     placement(None);
 }
 
@@ -357,8 +375,8 @@ fn pause_and_resume_freeze_the_processes() {
     let frozen_at = count();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(count(), frozen_at, "the counter advanced while paused");
-    // A paused container can't be paused again (runc's text).
-    c.rt(&["pause", &c.id]).failed().stderr_has("paused");
+    // A paused container can't be paused again (runc 1.1.5 says "container not running").
+    c.rt(&["pause", &c.id]).failed().rt_stderr_has("paused");
 
     c.rt(&["resume", &c.id]).ok();
     assert_eq!(read_trim(&state), "THAWED");
@@ -382,11 +400,18 @@ fn update_flags_and_resources_json() {
     c.create_and_start();
     let f = |ctrl: &str, file: &str| read_trim(&v1_dir(ctrl, &c).join(file));
 
+    let shares = if rt_bug_open(
+        "issue 10 item 2: runc's `update` flag is --cpu-share, rt has only --cpu-shares",
+    ) {
+        "--cpu-shares"
+    } else {
+        "--cpu-share"
+    };
     c.rt(&[
         "update",
         "--memory",
         "32m",
-        "--cpu-shares",
+        shares,
         "256",
         "--pids-limit",
         "20",
@@ -577,7 +602,7 @@ fn limit_for_absent_v1_controller_fails_create() {
         .map(|u| fs::read_to_string(u.join("cgroup.controllers")).unwrap_or_default())
         .unwrap_or_default();
     if has_v1("rdma") || in_v2.split_whitespace().any(|c| c == "rdma") {
-        eprintln!("SKIP: this host has the rdma controller");
+        skip("this host has the rdma controller (the test needs one it lacks)");
         return;
     }
     absent_controller_fails(
@@ -593,7 +618,7 @@ fn limit_for_absent_v1_controller_fails_create() {
 fn v2_root() -> Option<PathBuf> {
     let u = host_cgroup2_root();
     if u.is_none() {
-        eprintln!("SKIP: no cgroup2 hierarchy on this host");
+        skip("no cgroup2 hierarchy mounted on this host");
     }
     u
 }
@@ -622,7 +647,7 @@ fn v2_placement_hugetlb_devices_freeze_kill_and_delete() {
     if hugetlb {
         r["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 4194304}]);
     } else {
-        eprintln!("SKIP (part): no hugetlb in the cgroup2 root");
+        skip("(part) no hugetlb in the cgroup2 root");
     }
     set_resources(&mut c, r);
     c.bundle.capabilities(&["CAP_MKNOD", "CAP_KILL"]);
@@ -678,7 +703,9 @@ fn v2_limit_for_absent_controller_fails_create() {
         (json!({"memory": {"limit": 67108864}}), "memory"),
     ] {
         if avail.iter().any(|c| c == ctrl) {
-            eprintln!("SKIP (part): the cgroup2 root has {ctrl}");
+            skip(&format!(
+                "(part) the cgroup2 root has {ctrl} (the test needs one it lacks)"
+            ));
             continue;
         }
         tried += 1;
@@ -688,6 +715,6 @@ fn v2_limit_for_absent_controller_fails_create() {
         assert!(!leaf.exists(), "{} left behind", leaf.display());
     }
     if tried == 0 {
-        eprintln!("SKIP: the cgroup2 root has both pids and memory");
+        skip("the cgroup2 root has both pids and memory (the test needs one it lacks)");
     }
 }

@@ -72,10 +72,18 @@ fn sigkill_during_create_then_delete_force_leaves_nothing() {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        let left = c.cgroup_dirs();
+        if !left.is_empty()
+            && runc_differs(
+                "runc 1.1.5 killed during create before it wrote its state leaves the \
+                 container's cgroups behind, and `delete -f` no longer knows the container",
+            )
+        {
+            return;
+        }
         assert!(
-            c.cgroup_dirs().is_empty(),
-            "iteration {i} (delay {delay:?}): cgroup left: {:?}",
-            c.cgroup_dirs()
+            left.is_empty(),
+            "iteration {i} (delay {delay:?}): cgroup left: {left:?}"
         );
     }
     assert!(c.root_entries().is_empty(), "{:?}", c.root_entries());

@@ -359,11 +359,17 @@ fn idmapped_bind_of_a_locked_host_mount_is_refused_in_a_user_namespace() {
         "mount -o remount,bind,rw /mnt/host && touch /mnt/host/new",
     );
     let o = c.run();
-    o.failed()
-        .stderr_has("mounts[")
-        .stderr_has("read-only, nosuid")
-        .stderr_has("not supported");
+    o.failed();
     assert!(!src.join("new").exists());
     assert!(!c.state_dir_exists());
     assert!(c.cgroup_dirs().is_empty(), "left: {:?}", c.cgroup_dirs());
+    if runc_differs(
+        "runc 1.1.5 predates idmapped mounts (runtime-spec 1.2) and ignores the idmap option: a \
+         plain bind, whose locked flags make the remount fail inside",
+    ) {
+        return;
+    }
+    o.stderr_has("mounts[")
+        .stderr_has("read-only, nosuid")
+        .stderr_has("not supported");
 }

@@ -31,12 +31,20 @@ fn idmap_supported(dir: &Path) -> bool {
         .unwrap_or_default();
     let ok = ["ext2/ext3", "xfs", "btrfs", "tmpfs"].contains(&fs.as_str());
     if !ok {
-        eprintln!(
-            "SKIP: {} is on {fs:?}, not known to allow idmapped mounts",
+        skip(&format!(
+            "{} is on {fs:?}, not known to allow idmapped mounts",
             dir.display()
-        );
+        ));
     }
     ok
+}
+
+/// True on runc, recorded: runc 1.1.5 predates idmapped mounts and ignores them.
+fn runc_lacks_idmap() -> bool {
+    runc_differs(
+        "runc 1.1.5 predates idmapped mounts (runtime-spec 1.2: mounts[].uidMappings and \
+         gidMappings, options idmap and ridmap) and ignores them",
+    )
 }
 
 /// Container root in a user namespace may not create directories in the host-root-owned rootfs:
@@ -53,6 +61,9 @@ fn features_report_idmap() {
     let o = rt_raw(&["features"], None, scratch.path());
     o.ok();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    if runc_lacks_idmap() {
+        return;
+    }
     assert_eq!(
         v["linux"]["mountExtensions"]["idmap"]["enabled"],
         json!(true)
@@ -67,7 +78,7 @@ fn features_report_idmap() {
 #[test]
 fn explicit_mapping_without_user_namespace() {
     let src = TempDir::new("idmap-src");
-    if !idmap_supported(src.path()) {
+    if !idmap_supported(src.path()) || runc_lacks_idmap() {
         return;
     }
     // The kernel refuses writes to an inode whose owner the mount does not map, so the
@@ -113,7 +124,7 @@ fn explicit_mapping_without_user_namespace() {
 #[test]
 fn idmap_option_takes_container_user_namespace_mappings() {
     let src = TempDir::new("idmap-src");
-    if !idmap_supported(src.path()) {
+    if !idmap_supported(src.path()) || runc_lacks_idmap() {
         return;
     }
     let h = src.path().join("host-root-file");
@@ -158,7 +169,7 @@ fn idmap_option_takes_container_user_namespace_mappings() {
 #[test]
 fn explicit_mapping_in_user_namespace_container() {
     let src = TempDir::new("idmap-src");
-    if !idmap_supported(src.path()) {
+    if !idmap_supported(src.path()) || runc_lacks_idmap() {
         return;
     }
     let f = src.path().join("f");
@@ -190,6 +201,9 @@ fn explicit_mapping_in_user_namespace_container() {
 /// source, and nothing is left behind.
 #[test]
 fn unsupported_filesystem_is_a_clear_error() {
+    if runc_lacks_idmap() {
+        return;
+    }
     let mut b = Bundle::new();
     b.add_mount(json!({
         "destination": "/mnt/idm", "type": "bind", "source": "/sys/kernel", "options": ["bind"],
@@ -212,6 +226,9 @@ fn unsupported_filesystem_is_a_clear_error() {
 /// it too); a mapping must come in pairs.
 #[test]
 fn idmap_without_mappings_or_user_namespace_is_refused() {
+    if runc_lacks_idmap() {
+        return;
+    }
     let src = TempDir::new("idmap-src");
     let mut b = Bundle::new();
     b.add_mount(json!({
@@ -252,7 +269,7 @@ fn idmap_without_mappings_or_user_namespace_is_refused() {
 #[test]
 fn ridmap_reaches_submounts_and_idmap_does_not() {
     let src = TempDir::new("idmap-src");
-    if !idmap_supported(src.path()) {
+    if !idmap_supported(src.path()) || runc_lacks_idmap() {
         return;
     }
     let sub = src.path().join("sub");

@@ -1,5 +1,6 @@
 //! Behaviour expected of rt that runc 1.1 (Debian's /usr/sbin/runc) does not
-//! have, so these tests FAIL when run with `RT_BIN=/usr/sbin/runc`:
+//! have; with `RT_BIN=/usr/sbin/runc` each test checks what runc shares and
+//! returns at `runc_differs` where runc stops:
 //!
 //! - poststart hooks run during `start`, after the user process started,
 //!   and see status "running" (OCI runtime spec; runc 1.1 runs them already
@@ -25,6 +26,12 @@ fn poststart_hook_runs_at_start_not_create() {
         .hook("poststart", "/bin/sh", &["sh", "-c", &script]);
     let mut c = Container::new(b);
     c.create().ok();
+    if runc_differs(
+        "runc 1.1.5 runs poststart hooks during create (runtime.md lifecycle: after the user \
+         process started; fixed in runc 1.2)",
+    ) {
+        return;
+    }
     assert!(
         !out.path().join("poststart.json").exists(),
         "poststart hook ran during create"
@@ -39,6 +46,9 @@ fn poststart_hook_runs_at_start_not_create() {
 
 #[test]
 fn run_bundle_path_shorthand() {
+    if runc_differs("rt-only: `rt run BUNDLE/`; runc takes the argument for a container id") {
+        return;
+    }
     let mut b = Bundle::new();
     b.sh("echo shorthand-ok; exit 4");
     let c = Container::new(b);

@@ -193,12 +193,21 @@ fn winsize(rows: u16, cols: u16) -> Winsize {
     }
 }
 
-/// rt running with its stdin and stdout on a fresh pty, its stderr in a file.
+/// rt running with its stdin and stdout on a fresh pty, its stderr in a file; killed on drop if
+/// a check failed before it exited.
 struct RtOnPty {
     child: std::process::Child,
     master: OwnedFd,
-    slave: OwnedFd,
+    /// Our end of the slave, until [`RtOnPty::finish`] closes it.
+    slave: Option<OwnedFd>,
     err: std::path::PathBuf,
+}
+
+impl Drop for RtOnPty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl RtOnPty {
@@ -217,7 +226,7 @@ impl RtOnPty {
         RtOnPty {
             child,
             master: pty.master,
-            slave: pty.slave,
+            slave: Some(pty.slave),
             err,
         }
     }
@@ -225,7 +234,7 @@ impl RtOnPty {
     /// Everything the pty shows until rt exits (followed by rt's stderr), and rt's exit code.
     fn finish(mut self) -> (String, Option<i32>) {
         // Our end of the slave closed: the master sees EOF once rt and the container are gone.
-        drop(self.slave);
+        self.slave = None;
         let mut status = None;
         let out = read_until(&self.master, "\u{0}never\u{0}", || {
             if status.is_none() {
@@ -265,21 +274,34 @@ fn foreground_exec_tty_is_proxied_with_the_window_size() {
             &c.id,
             "sh",
             "-c",
-            "tty; stty size; exit 3",
+            &format!("{}; exit 3", tty_and_size(40, 120)),
         ],
         40,
         120,
         c.scratch.path(),
     );
     assert!(pts_line(&out).is_some(), "no /dev/pts/N line: {out:?}");
-    assert!(out.contains("40 120"), "window size not passed on: {out:?}");
     assert_eq!(code, Some(3), "{out:?}");
+    assert!(
+        out.contains("size 40 120"),
+        "window size not passed on: {out:?}"
+    );
+}
+
+/// `tty`, then the window size once it is `rows cols`: rt, like runc, copies its terminal's size
+/// to the container's pty just after the process started (a first `stty size` may still show
+/// consoleSize), so poll for up to 5 s.
+fn tty_and_size(rows: u16, cols: u16) -> String {
+    format!(
+        "tty; i=0; while [ \"$(stty size 2>/dev/null)\" != '{rows} {cols}' ] && [ $i -lt 100 ]; \
+         do sleep 0.05; i=$((i+1)); done; echo size $(stty size)"
+    )
 }
 
 #[test]
 fn foreground_run_tty_is_proxied_with_the_window_size() {
     let mut b = terminal_bundle(10, 10);
-    b.sh(&format!("tty; stty size; {MARK_CMD}"));
+    b.sh(&format!("{}; {MARK_CMD}", tty_and_size(25, 90)));
     let c = Container::new(b);
     c.bundle.write();
     let root = c.root_str();
@@ -291,10 +313,13 @@ fn foreground_run_tty_is_proxied_with_the_window_size() {
         c.scratch.path(),
     );
     assert!(pts_line(&out).is_some(), "no /dev/pts/N line: {out:?}");
-    // rt copies its own terminal's size over process.consoleSize, as runc does.
-    assert!(out.contains("25 90"), "window size not passed on: {out:?}");
     assert!(out.contains(MARK), "{out:?}");
     assert_eq!(code, Some(0));
+    // rt copies its own terminal's size over process.consoleSize, as runc does.
+    assert!(
+        out.contains("size 25 90"),
+        "window size not passed on: {out:?}"
+    );
 }
 
 #[test]
@@ -304,7 +329,8 @@ fn tty_flag_errors() {
     let mut c = Container::new(b);
     c.create()
         .failed()
-        .stderr_has("cannot allocate tty if rt will detach without setting console socket");
+        .stderr_has("cannot allocate tty if")
+        .stderr_has("will detach without setting console socket");
     assert!(!c.state_dir_exists(), "a failed create left state behind");
 }
 
@@ -329,7 +355,13 @@ fn foreground_run_forwards_a_window_resize() {
     // What a terminal emulator does on a resize: new size on the pty, SIGWINCH to its
     // foreground process (rt here; it is not a session leader, so we send it ourselves).
     // SAFETY: TIOCSWINSZ reads one Winsize that lives for the call.
-    let rc = unsafe { libc::ioctl(rt.slave.as_raw_fd(), libc::TIOCSWINSZ, &winsize(33, 77)) };
+    let rc = unsafe {
+        libc::ioctl(
+            rt.slave.as_ref().expect("slave").as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &winsize(33, 77),
+        )
+    };
     assert_eq!(rc, 0, "TIOCSWINSZ");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(rt.child.id() as i32),

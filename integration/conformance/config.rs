@@ -323,6 +323,9 @@ fn process_io_priority() {
     let mut b = bundle(&["ioprio"]);
     b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
     let f = run_fact(b, "ioprio");
+    if runc_differs("runc 1.1.5 ignores process.ioPriority (runtime-spec 1.1; runc 1.2 sets it)") {
+        return;
+    }
     assert_eq!(
         (f["class"].clone(), f["priority"].clone()),
         (json!(2), json!(6)),
@@ -335,6 +338,9 @@ fn process_scheduler_batch_with_nice() {
     let mut b = bundle(&["sched"]);
     b.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
     let f = run_fact(b, "sched");
+    if runc_differs("runc 1.1.5 ignores process.scheduler (runtime-spec 1.2; runc 1.2 sets it)") {
+        return;
+    }
     // SCHED_BATCH = 3
     assert_eq!(f["policy"], json!(3), "{f}");
     assert_eq!(f["nice"], json!(7), "{f}");
@@ -344,7 +350,13 @@ fn process_scheduler_batch_with_nice() {
 fn process_exec_cpu_affinity_final() {
     let mut b = bundle(&["affinity"]);
     b.config["process"]["execCPUAffinity"] = json!({"initial": "0-1", "final": "1"});
-    assert_eq!(run_fact(b, "affinity")["cpus"], json!([1]));
+    let f = run_fact(b, "affinity");
+    if runc_differs(
+        "runc 1.1.5 ignores process.execCPUAffinity (runtime-spec 1.2; runc 1.2 sets it)",
+    ) {
+        return;
+    }
+    assert_eq!(f["cpus"], json!([1]), "{f}");
 }
 
 // ---- hostname, domainname ----
@@ -363,10 +375,11 @@ fn hostname_is_set() {
 fn domainname_is_set() {
     let mut b = bundle(&["hostname"]);
     b.config["domainname"] = json!("conformance.example");
-    assert_eq!(
-        run_fact(b, "hostname")["domainname"],
-        json!("conformance.example")
-    );
+    let f = run_fact(b, "hostname");
+    if runc_differs("runc 1.1.5 ignores domainname (runc 1.2 sets it)") {
+        return;
+    }
+    assert_eq!(f["domainname"], json!("conformance.example"), "{f}");
 }
 
 #[test]

@@ -36,6 +36,10 @@ fn hook_state(c: &Container, name: &str) -> Value {
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("hook stdin is not JSON ({e}): {s:?}"))
 }
 
+const RUNC_POSTSTART_AT_CREATE: &str = "runc 1.1.5 runs poststart hooks during create, where a \
+     failing one fails create (runtime.md: after the user process started, failure only a \
+     warning; fixed in runc 1.2)";
+
 #[test]
 fn hooks_run_in_lifecycle_order() {
     let mut b = waiting_bundle();
@@ -47,6 +51,9 @@ fn hooks_run_in_lifecycle_order() {
     logging_hook(&mut b, "poststop", "poststop");
     let mut c = Container::new(b);
     c.create().ok();
+    if runc_differs(RUNC_POSTSTART_AT_CREATE) {
+        return;
+    }
     assert_eq!(
         hook_log(&c),
         ["prestart1", "prestart2", "createRuntime", "createContainer"],
@@ -101,10 +108,15 @@ fn hooks_receive_state_on_stdin() {
         assert_eq!(s["id"], json!(c.id), "{k}: {s}");
         assert_eq!(s["bundle"], json!(c.bundle.path_str()), "{k}: {s}");
         assert!(s["ociVersion"].is_string(), "{k}: {s}");
-        if k != "poststop" {
-            assert_eq!(s["pid"], json!(pid), "{k}: {s}");
-        } else {
+        if k == "poststop" {
             assert_eq!(s["status"], json!("stopped"), "{k}: {s}");
+        } else if k != "createContainer"
+            || !runc_differs(
+                "runc 1.1.5 gives createContainer hooks the pid inside the container (1), not \
+                 the host pid the state's `pid` is",
+            )
+        {
+            assert_eq!(s["pid"], json!(pid), "{k}: {s}");
         }
     }
 }
@@ -200,6 +212,12 @@ fn start_container_failure_is_error_and_stops_container() {
     b.hook("startContainer", "/checker", &["checker", "exit", "3"]);
     let mut c = Container::new(b);
     c.create().ok();
+    if runc_differs(
+        "runc 1.1.5 `start` returns 0 once init read the exec fifo, before a failing \
+         startContainer hook stops the container",
+    ) {
+        return;
+    }
     c.start().failed();
     let st = c.state();
     if st.success() {
@@ -213,6 +231,9 @@ fn poststart_failure_is_only_a_warning() {
     let mut b = waiting_bundle();
     failing_hook(&mut b, "poststart");
     let mut c = Container::new(b);
+    if runc_differs(RUNC_POSTSTART_AT_CREATE) {
+        return;
+    }
     c.create().ok();
     c.start().ok();
     assert_eq!(c.status(), "running");
@@ -229,6 +250,9 @@ fn poststop_failure_is_only_a_warning() {
     c.wait_status("stopped");
     c.delete(false).ok();
     c.state().failed();
+    if runc_differs("runc 1.1.5 stops at the first failing poststop hook; the rest do not run") {
+        return;
+    }
     assert_eq!(
         hook_log(&c),
         ["after"],
