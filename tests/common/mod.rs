@@ -212,14 +212,21 @@ impl std::fmt::Display for Output {
     }
 }
 
-/// Spawn `cmd` with stdin from /dev/null and stdout/stderr into files under
+/// Spawn `cmd` with stdin from an empty file and stdout/stderr into files under
 /// `scratch` (files, not pipes: a detached container inheriting a pipe would
 /// keep us waiting for EOF forever). Returns the child and the two paths.
+///
+/// Never the host's /dev/null as stdin: a runtime hands its stdio to process.user, skipping
+/// only what it takes for a null device, and runc 1.1.5 compares with the container's
+/// /dev/null (a config's linux.devices may put another node there), so it would chown the
+/// host's /dev/null.
 pub fn spawn_to_files(cmd: Command, scratch: &Path) -> (Child, PathBuf, PathBuf) {
-    spawn_with_stdin(cmd, Stdio::null(), scratch)
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let empty = fs::File::create(scratch.join(format!("cmd-{n}.in"))).expect("create stdin file");
+    spawn_with_stdin(cmd, empty.into(), scratch)
 }
 
-/// [`spawn_to_files`] with `stdin` (e.g. an open file) instead of /dev/null.
+/// [`spawn_to_files`] with `stdin` (e.g. an open file) instead of an empty file.
 pub fn spawn_with_stdin(
     mut cmd: Command,
     stdin: Stdio,
