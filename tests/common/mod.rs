@@ -222,7 +222,13 @@ impl std::fmt::Display for Output {
 /// host's /dev/null.
 pub fn spawn_to_files(cmd: Command, scratch: &Path) -> (Child, PathBuf, PathBuf) {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let empty = fs::File::create(scratch.join(format!("cmd-{n}.in"))).expect("create stdin file");
+    let empty = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(scratch.join(format!("cmd-{n}.in")))
+        .expect("create stdin file");
     spawn_with_stdin(cmd, empty.into(), scratch)
 }
 
