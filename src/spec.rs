@@ -186,9 +186,8 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
             }
         }
     }
-    let new_uts = namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Uts && n.path().is_none());
+    // As runc: a uts namespace joined by path will do too (the name is set in the joined one).
+    let has_uts = has(LinuxNamespaceType::Uts);
     for (field, val) in [
         ("hostname", spec.hostname()),
         ("domainname", spec.domainname()),
@@ -196,9 +195,9 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
         let Some(h) = val.as_ref().filter(|h| !h.is_empty()) else {
             continue;
         };
-        if !new_uts {
+        if !has_uts {
             v.push(format!(
-                "{field}: setting it needs a new uts namespace in linux.namespaces"
+                "{field}: setting it needs a uts namespace in linux.namespaces"
             ));
         }
         if h.len() > 64 || has_nul(h) || h.contains('/') {

@@ -159,3 +159,34 @@ fn join_namespace_by_path_outside_view() {
     want.sort();
     assert_eq!(ids, want, "{l}");
 }
+
+/// runtime-tools' linux_ns_path joins a uts namespace by path with `hostname` set: runc accepts
+/// it and sets the name in the joined namespace, so the name is seen by the other container too.
+#[test]
+fn hostname_in_uts_namespace_joined_by_path() {
+    let mut a_b = Bundle::new();
+    a_b.args(&["sleep", "100000"]).hostname("first");
+    let mut a = Container::new(a_b);
+    let a_pid = a.create_and_start();
+
+    let mut b_b = Bundle::new();
+    b_b.namespace("uts", Some(&format!("/proc/{a_pid}/ns/uts")))
+        .hostname("joined")
+        .sh("hostname; readlink /proc/self/ns/uts");
+    let o = a.sibling(b_b).run();
+    o.ok();
+    assert_eq!(o.stdout_lines(), ["joined", &ns_link(a_pid, "uts")], "{o}");
+    // Outside: A's namespace now has the name B set, the host's is untouched.
+    let uts = format!("--uts=/proc/{a_pid}/ns/uts");
+    let seen = std::process::Command::new("nsenter")
+        .args([uts.as_str(), "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "joined");
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim(),
+        "joined"
+    );
+}
