@@ -15,6 +15,7 @@ exec </dev/null
 export SHELL=/bin/sh
 OUT=$(readlink -m "${1:-tests/corpus/callers}")
 . integration/clients/lib.sh
+. integration/busybox_image.sh
 
 W=$(mktemp -d /tmp/rt-capture.XXXXXX)
 TAG=rtcapture$$
@@ -83,7 +84,7 @@ EOF
 }
 
 ROOTFS=$W/rootfs
-make_rootfs "$ROOTFS"
+busybox_rootfs "$ROOTFS" $(/bin/busybox --list | grep -vx busybox)
 tar -C "$ROOTFS" -cf "$W/bb.tar" .
 
 # ---------------------------------------------------------------- Docker
