@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/callers");
@@ -72,11 +72,7 @@ fn sections(out: &str) -> HashMap<String, Vec<String>> {
     let mut map = HashMap::new();
     let mut cur = String::new();
     for line in out.lines().map(|l| l.trim_end_matches('\r')) {
-        // under script(1) a marker may follow a few non-text bytes
-        let marker = line
-            .split_once("==")
-            .filter(|(junk, _)| !junk.chars().any(char::is_alphanumeric));
-        if let Some((_, name)) = marker {
+        if let Some(name) = line.strip_prefix("==") {
             cur = name.to_string();
             map.entry(cur.clone()).or_insert_with(Vec::new);
         } else if !cur.is_empty() {
@@ -431,9 +427,16 @@ fn check_caller_config(file: &str) {
             c.bundle.path_str(),
             c.id
         );
-        let mut cmd = Command::new("script");
-        cmd.args(["-qec", &cmdline, "/dev/null"]);
-        let (mut child, out, _err) = spawn_to_files(cmd, c.scratch.path());
+        // stdin: a pipe left open, as /dev/null's EOF would reach the pty as input and be
+        // echoed into the output
+        let out = c.scratch.path().join("script.out");
+        let mut child = Command::new("script")
+            .args(["-qec", &cmdline, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn script(1)");
         let s = wait_probe(&out, &mut child);
         fg = Some(child);
         s
@@ -478,15 +481,16 @@ macro_rules! caller_configs {
     ($($test:ident => $file:literal,)*) => {
         $(#[test] fn $test() { check_caller_config($file) })*
 
-        /// A newly captured config gets a test too.
+        /// A newly captured config gets a test too. (cri-*.json come from integration/cri,
+        /// with placeholders of their own: they join a pod sandbox's namespaces, and that
+        /// harness runs them.)
         #[test]
         fn every_captured_config_is_tested() {
-            let tested: BTreeSet<&str> = [$($file),*].into_iter().collect();
+            let tested: BTreeSet<String> = [$($file),*].into_iter().map(String::from).collect();
             let captured: BTreeSet<String> = fs::read_dir(CORPUS).unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".json"))
+                .filter(|n| n.ends_with(".json") && !n.starts_with("cri-"))
                 .collect();
-            let tested: BTreeSet<String> = tested.into_iter().map(String::from).collect();
             assert_eq!(captured, tested);
         }
     };
