@@ -306,12 +306,12 @@ fn placement(cgroups_path: Option<&str>) {
     for ctrl in ["pids", "memory"] {
         let want = match cgroups_path {
             Some(p) if p.starts_with('/') => p.to_string(),
-            Some(p) => {
-                // Relative: under rt's own cgroup in each hierarchy (runc's rule).
+            // Relative, or absent (runc's default is the relative path <id>): under rt's own
+            // cgroup in each hierarchy (runc's rule).
+            rel => {
                 let base = path_of(&own, ctrl);
-                format!("{}/{p}", base.trim_end_matches('/'))
+                format!("{}/{}", base.trim_end_matches('/'), rel.unwrap_or(&c.id))
             }
-            None => format!("/{}", c.id),
         };
         assert_eq!(path_of(&theirs, ctrl), want, "{ctrl}: {theirs}");
         let d = Path::new("/sys/fs/cgroup")
@@ -340,13 +340,7 @@ fn cgroups_path_relative() {
 }
 
 #[test]
-fn cgroups_path_absent_defaults_to_slash_id() {
-    if runc_differs(
-        "config-linux.md leaves the default cgroupsPath to the runtime (MAY); rt uses `/<id>`, \
-         runc 1.1.5 `<id>` under its own cgroup",
-    ) {
-        return;
-    }
+fn cgroups_path_absent_defaults_to_the_id_under_own_cgroup() {
     placement(None);
 }
 

@@ -25,21 +25,7 @@ done
 W=$(mktemp -d /tmp/rt-clients.XXXXXX)
 TAG=rtclients$$              # containerd namespace and cgroup parent names: unique per run
 NS=$TAG
-PASSED=0 FAILED=0 SKIPPED=0
-pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $1"; shift; for l in "$@"; do printf '    %s\n' "$l"; done; FAILED=$((FAILED + 1)); }
-skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
-# expect NAME WANT_RC WANT_SUBSTRING RC OUTPUT
-expect() {
-    local name=$1 want_rc=$2 want=$3 rc=$4 out=$5
-    if [ "$want_rc" != "$rc" ]; then
-        fail "$name" "exit $rc, wanted $want_rc" "output: ${out:0:600}"
-    elif [ -n "$want" ] && [[ "$out" != *"$want"* ]]; then
-        fail "$name" "output lacks '$want'" "output: ${out:0:600}"
-    else
-        pass "$name"
-    fi
-}
+. integration/clients/lib.sh
 
 HAVE_EXEC=0
 "$RT" exec --help >/dev/null 2>&1 && HAVE_EXEC=1

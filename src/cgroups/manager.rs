@@ -62,7 +62,8 @@ pub struct FsManager {
 }
 
 impl FsManager {
-    /// A manager for `cgroups_path` (or `/<id>` when absent) on `fs`.
+    /// A manager for `cgroups_path` on `fs`. When absent, runc's default: the relative path
+    /// `<id>`, under rt's own cgroup (buildah sends no cgroupsPath).
     pub fn new(
         fs: CgroupFs,
         cgroups_path: Option<&Path>,
@@ -71,7 +72,7 @@ impl FsManager {
     ) -> Result<Self> {
         let inner = match cgroups_path {
             Some(p) => clean_path(p),
-            None => clean_path(&Path::new("/").join(id)),
+            None => clean_path(Path::new(id)),
         };
         if inner.as_os_str().is_empty() || inner == Path::new("/") {
             return Err(CgroupError::Other(format!(
@@ -918,12 +919,15 @@ mod tests {
     }
 
     #[test]
-    fn path_defaults_to_slash_id_and_is_cleaned() {
+    fn path_defaults_to_the_id_under_own_cgroup_and_is_cleaned() {
         let t = TempDir::new("cgroups");
-        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/\n").unwrap();
+        let fs = CgroupFs::from_layout(t.path(), CgroupMode::V2, "0::/user.slice/s\n").unwrap();
         let m = FsManager::new(fs.clone(), None, "abc", None).unwrap();
-        assert_eq!(m.path(), Path::new("/abc"));
-        assert_eq!(m.unified_dir(), Some(t.path().join("abc").as_path()));
+        assert_eq!(m.path(), Path::new("abc"));
+        assert_eq!(
+            m.unified_dir(),
+            Some(t.path().join("user.slice/abc").as_path())
+        );
         let m = FsManager::new(fs.clone(), Some(Path::new("/a/../../b")), "x", None).unwrap();
         assert_eq!(m.path(), Path::new("/b"));
         assert!(FsManager::new(fs, Some(Path::new("/")), "x", None).is_err());

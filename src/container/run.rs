@@ -33,6 +33,11 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     if !o.detach {
         mask.thread_block().map_err(sys_err("block signals"))?;
     }
+    // rt's own terminal size wins over process.consoleSize (as in runc): set it before the
+    // process starts, or its first look at the size may race the copy in wait_foreground.
+    if let Some(m) = &created.console {
+        crate::tty::copy_winsize(m.as_fd());
+    }
     if let Err(e) = start_loaded(&c) {
         let _ = delete::destroy_after_failure(root, &c);
         return Err(e);
