@@ -69,6 +69,7 @@ pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitErr
 /// Never returns: execs the container process or exits. `idmapped`: the idmapped mounts rt made
 /// before clone, inherited as fds.
 pub fn run(cfg: &InitConfig, idmapped: &rootfs::idmap::IdmappedMounts, chan: &Channel) -> ! {
+    crate::logging::enter_container_child();
     let err = match init(cfg, idmapped, chan) {
         Ok(never) => match never {},
         Err(e) => e,
