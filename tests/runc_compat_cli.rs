@@ -9,20 +9,12 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Debian's runc, the reference the template is compared with.
 const RUNC: &str = "/usr/sbin/runc";
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A container that records the real-time signals 34 and 64 in /tmp/sigs and exits on TERM.
 fn signal_recorder() -> Container {
@@ -111,24 +103,6 @@ fn events_stats_keys_are_in_runc_order() {
         v["data"]["pids"]["current"].as_u64().unwrap_or(0) > 0,
         "{v}"
     );
-}
-
-/// The v1 file of `ctrl`, or the v2 one, of the container's cgroup (None: not on this host).
-fn cgroup_file(c: &Container, ctrl: &str, v1: &str, v2: &str) -> Option<PathBuf> {
-    let name = c.bundle.cgroup_name()?;
-    let v1_dir = Path::new("/sys/fs/cgroup").join(ctrl);
-    if v1_dir.join(v1).exists() || v1_dir.join("cgroup.procs").exists() {
-        return Some(v1_dir.join(&name).join(v1));
-    }
-    let p = Path::new("/sys/fs/cgroup").join(&name).join(v2);
-    p.exists().then_some(p)
-}
-
-fn read_trim(p: &Path) -> String {
-    fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-        .trim()
-        .to_string()
 }
 
 #[test]
