@@ -264,11 +264,7 @@ fn process_problems(process: &oci_spec::runtime::Process, v: &mut Vec<String>) {
     } else if cwd.to_str().is_some_and(has_nul) {
         v.push("process.cwd: contains a NUL byte".into());
     }
-    if let Some(m) = process.user().umask()
-        && m > 0o777
-    {
-        v.push(format!("process.user.umask: {m:#o} is above 0777"));
-    }
+    // process.user.umask: any value; the kernel keeps its permission bits, as with runc.
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if r.soft() > r.hard() {
             v.push(format!(

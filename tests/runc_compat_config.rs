@@ -220,6 +220,12 @@ fn an_empty_cgroups_path_is_not_set() {
 }
 
 #[test]
+fn a_umask_above_0777_keeps_its_permission_bits() {
+    let out = run_sh("umask", |c| c["process"]["user"]["umask"] = json!(0o10022));
+    assert_eq!(out, "0022\n");
+}
+
+#[test]
 fn a_hostname_may_hold_a_slash() {
     let out = run_sh("hostname", |c| c["hostname"] = json!("a/b"));
     assert_eq!(out, "a/b\n");

@@ -124,7 +124,6 @@ patch("rlimit-soft-above-hard", "process.rlimits[0]", setp(["process", "rlimits"
 patch("rlimit-duplicate", "process.rlimits[1].type", lambda c: c["process"]["rlimits"].append({"type": "RLIMIT_NOFILE", "hard": 10, "soft": 10}))
 patch("rlimit-above-host-hard", "process.rlimits[0]", setp(["process", "rlimits", 0], {"type": "RLIMIT_NOFILE", "hard": 1 << 40, "soft": 1024}))
 patch("oomscore-range", "process.oomScoreAdj", setp(["process", "oomScoreAdj"], 5000))
-patch("umask-range", "process.user.umask", setp(["process", "user", "umask"], 4096))
 patch("no-mount-ns", "linux.namespaces", setp(["linux", "namespaces"], [{"type": "pid"}]))
 patch("ns-duplicate", "linux.namespaces[5].type", addns("pid"))
 patch("ns-path-missing", "linux.namespaces[5].path", addns("cgroup", path="/proc/self/ns/does-not-exist"))
