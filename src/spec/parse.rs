@@ -210,15 +210,15 @@ fn collect_errors<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<Fiel
     let mut cut: Cuts = Vec::new();
     let mut last_cut: Option<Vec<Seg>> = None;
     loop {
-        let err = match serde_path_to_error::deserialize::<_, T>(&value) {
+        let err = match strict_value::<T>(&value) {
             Ok(v) => return (Some(v), errors, cut),
             Err(e) => e,
         };
         let Some(segs) = segments(err.path()) else {
-            errors.push(top_level(err.inner().to_string()));
+            errors.push(top_level(message(err.inner())));
             return (None, errors, cut);
         };
-        let msg = err.into_inner().to_string();
+        let msg = message(err.inner());
         let orig = original_path(&segs, &cut);
         // Cutting a required member makes its parent report it missing: that is the same
         // problem, already recorded.
@@ -248,6 +248,23 @@ fn collect_errors<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<Fiel
         }
         last_cut = Some(orig.to_vec());
     }
+}
+
+/// `value` through the same byte deserializer as the fast path: deserializing from a `Value`
+/// would compile a second copy of every config type's deserializer (~250 KB of binary).
+fn strict_value<T: DeserializeOwned>(
+    value: &Value,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de)
+}
+
+/// The error without its position, which is in the re-written JSON, not in the user's file.
+fn message(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    s.strip_suffix(&at).map(str::to_string).unwrap_or(s)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
