@@ -69,7 +69,6 @@ pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitErr
 /// Never returns: execs the container process or exits. `idmapped`: the idmapped mounts rt made
 /// before clone, inherited as fds.
 pub fn run(cfg: &InitConfig, idmapped: &rootfs::idmap::IdmappedMounts, chan: &Channel) -> ! {
-    crate::logging::enter_container_child();
     let err = match init(cfg, idmapped, chan) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -92,6 +91,8 @@ fn init(
 ) -> Result<Never, InitError> {
     let spec = cfg.spec;
     let plan = cfg.plan;
+    // From here on stderr is the container's: warnings go only to --log.
+    crate::logging::enter_container_child();
     let process = spec
         .process()
         .as_ref()
