@@ -52,30 +52,27 @@ fn kill_signal_zero_checks_existence_and_numbered_signals_reach_init() {
     c.kill(Some("0")).failed().stderr_has("not running");
 }
 
-#[test]
-fn kill_all_of_a_stopped_container_is_not_an_error() {
-    let mut c = Container::new({
-        let mut b = Bundle::new();
-        b.args(&["true"]);
-        b
-    });
+/// A container whose process ran and exited (not deleted).
+fn stopped() -> Container {
+    let mut b = Bundle::new();
+    b.args(&["true"]);
+    let mut c = Container::new(b);
     c.create().ok();
     c.start().ok();
     c.wait_status("stopped");
+    c
+}
+
+#[test]
+fn kill_all_of_a_stopped_container_is_not_an_error() {
+    let c = stopped();
     c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
     c.rt(&["kill", &c.id, "KILL"]).failed();
 }
 
 #[test]
 fn ps_of_a_stopped_container_prints_the_header() {
-    let mut c = Container::new({
-        let mut b = Bundle::new();
-        b.args(&["true"]);
-        b
-    });
-    c.create().ok();
-    c.start().ok();
-    c.wait_status("stopped");
+    let c = stopped();
     let o = c.rt(&["ps", &c.id]);
     o.ok();
     let lines = o.stdout_lines();

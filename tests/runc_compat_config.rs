@@ -62,6 +62,18 @@ fn zero_resource_values_leave_the_cgroup_files_untouched() {
     }
 }
 
+/// `b` created and started, its pids.max checked to be `want` (None: no pids controller).
+fn started_with_pids_max(b: Bundle, want: &str) -> Option<Container> {
+    let mut c = Container::new(b);
+    c.create_and_start();
+    let Some(pids) = cgroup_file(&c, "pids", "pids.max", "pids.max") else {
+        skip("no pids cgroup controller");
+        return None;
+    };
+    assert_eq!(read_trim(&pids), want);
+    Some(c)
+}
+
 #[test]
 fn zero_resource_values_at_create_run() {
     // What Docker writes for a container without limits: every field present, all 0.
@@ -73,13 +85,9 @@ fn zero_resource_values_at_create_run() {
         "memory": {"limit": 0, "reservation": 0, "swap": 0},
         "blockIO": {"weight": 0, "leafWeight": 0}
     });
-    let mut c = Container::new(b);
-    c.create_and_start();
-    let Some(pids) = cgroup_file(&c, "pids", "pids.max", "pids.max") else {
-        skip("no pids cgroup controller");
+    let Some(c) = started_with_pids_max(b, "max") else {
         return;
     };
-    assert_eq!(read_trim(&pids), "max");
     match cgroup_file(&c, "cpu", "cpu.cfs_quota_us", "cpu.max") {
         Some(p) if p.ends_with("cpu.cfs_quota_us") => {
             assert_eq!(read_trim(&p), "-1");
@@ -96,13 +104,9 @@ fn negative_limits_mean_no_limit() {
     b.long_running();
     b.config["linux"]["resources"] =
         json!({"cpu": {"quota": -5, "period": 100000}, "pids": {"limit": -7}});
-    let mut c = Container::new(b);
-    c.create_and_start();
-    let Some(pids) = cgroup_file(&c, "pids", "pids.max", "pids.max") else {
-        skip("no pids cgroup controller");
+    let Some(c) = started_with_pids_max(b, "max") else {
         return;
     };
-    assert_eq!(read_trim(&pids), "max");
     if let Some(q) = cgroup_file(&c, "cpu", "cpu.cfs_quota_us", "cpu.max") {
         let q = read_trim(&q);
         assert!(q == "-1" || q == "max 100000", "quota {q}");
