@@ -160,6 +160,10 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
         if h.len() > 64 {
             v.push(format!("{field}: {h:?} is longer than 64 bytes"));
         }
+        // rt sets the domain name from a C string (init refuses it there, late).
+        if field == "domainname" && has_nul(h) {
+            v.push("domainname: contains a NUL byte".into());
+        }
     }
     if let Some(l) = linux {
         linux_problems(l, &has, &mut v);
