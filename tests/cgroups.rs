@@ -370,7 +370,7 @@ fn update_flags_and_resources_json() {
         "update",
         "--memory",
         "32m",
-        "--cpu-shares",
+        "--cpu-share",
         "256",
         "--pids-limit",
         "20",
