@@ -11,20 +11,28 @@ use crate::spec;
 
 /// The problems found; empty means the bundle should run here.
 pub fn check(bundle: &Path) -> Vec<String> {
-    let spec = match spec::load(bundle) {
-        Ok(s) => s,
+    let path = bundle.join(spec::CONFIG);
+    let data = match spec::read_regular(&path) {
+        Ok(d) => d,
         Err(e) => return vec![e.to_string()],
     };
-    let (rootfs, mut v) = spec::problems(&spec, bundle);
+    // Every problem of the JSON itself; the checks below then run on what is left of it.
+    let parsed = spec::parse_all(&data);
+    let mut v: Vec<String> = parsed.errors.iter().map(|e| e.to_string()).collect();
     // `create` only warns about capabilities it cannot map (config.md: SHOULD NOT fail); a
     // check should still say which.
-    if let Ok(data) = std::fs::read(bundle.join(spec::CONFIG))
-        && let Err((field, msg)) = spec::parse_strict(&data)
-        && field.starts_with("process.capabilities.")
-    {
-        v.push(format!("{field}: {msg} (ignored with a warning at create)"));
-    }
-    v.extend(host_problems(&spec, rootfs.as_deref()));
+    v.extend(
+        parsed
+            .warnings
+            .iter()
+            .map(|w| format!("{w} (a warning at create)")),
+    );
+    let Some(spec) = &parsed.value else {
+        return v;
+    };
+    let (rootfs, mut problems) = spec::problems(spec, bundle);
+    problems.extend(host_problems(spec, rootfs.as_deref()));
+    v.extend(problems.into_iter().map(|p| parsed.with_original_path(p)));
     v
 }
 

@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::timefmt;
@@ -41,6 +42,15 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Set in a container's init or exec child: its stderr belongs to the container, so warnings
+/// there go only to `--log`.
+static IN_CONTAINER_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Call first thing in a child that becomes a container process.
+pub fn enter_container_child() {
+    IN_CONTAINER_CHILD.store(true, Ordering::Relaxed);
+}
 
 /// Time zero of the startup timeline. Set first thing in main; the init child inherits it with
 /// the rest of memory at clone, so its phases are measured from the same origin.
@@ -82,7 +92,13 @@ pub fn format_line(format: Format, level: Level, msg: &str) -> String {
             let v = serde_json::json!({"level": level.as_str(), "msg": msg, "time": time});
             format!("{v}\n")
         }
-        Format::Text => format!("time=\"{time}\" level={} msg=\"{msg}\"\n", level.as_str()),
+        // logrus quotes the message Go-style; JSON string escaping is the same for `"`, `\`
+        // and the usual control characters.
+        Format::Text => format!(
+            "time=\"{time}\" level={} msg={}\n",
+            level.as_str(),
+            serde_json::Value::from(msg)
+        ),
     }
 }
 
@@ -99,8 +115,11 @@ pub fn log(level: Level, msg: &str) {
         }
         // Without --log, runc (logrus) writes every line of its level and above to stderr:
         // warnings too (a security setting not applied must not go unsaid). The caller prints
-        // errors itself.
-        None if level != Level::Error => {
+        // errors itself; a container's init or exec child keeps quiet (its stderr is the
+        // container's).
+        None if level == Level::Debug
+            || (level != Level::Error && !IN_CONTAINER_CHILD.load(Ordering::Relaxed)) =>
+        {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
         None => {}

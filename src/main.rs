@@ -100,7 +100,7 @@ fn rt_main() {
             logging::log(Level::Error, &msg);
             // CRI-O and admins read stderr; containerd reads the log file.
             eprintln!("{msg}");
-            1
+            e.downcast_ref::<cli::ExitWith>().map_or(1, |x| x.code)
         }
     };
     std::process::exit(code);

@@ -5,6 +5,10 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+mod parse;
+
+pub use parse::{FieldError, Parsed, read_regular};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("read {path}: {source}")]
@@ -12,20 +16,31 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {field}: {msg}")]
+    #[error("{}: {kind}, not a regular file", .path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{}: {}", .path.display(), list(.errors))]
     Parse {
         path: PathBuf,
-        field: String,
-        msg: String,
+        errors: Vec<FieldError>,
     },
     #[error("{0}")]
     Invalid(String),
 }
 
+/// The first few problems, then how many more (`rt check` lists them all).
+fn list(errors: &[FieldError]) -> String {
+    const SHOWN: usize = 5;
+    let mut s: Vec<String> = errors.iter().take(SHOWN).map(|e| e.to_string()).collect();
+    if errors.len() > SHOWN {
+        s.push(format!("and {} more", errors.len() - SHOWN));
+    }
+    s.join("; ")
+}
+
 pub const CONFIG: &str = "config.json";
 
-/// Load `bundle/config.json`. Serde errors are given with the JSON path of the field
-/// (`process.capabilities.bounding[3]`) and the line and column.
+/// Load `bundle/config.json`. Errors name the JSON path of each bad field
+/// (`process.capabilities.bounding[3]`); warnings (unknown capabilities) are logged.
 pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     load_raw(bundle).map(|(_, spec)| spec)
 }
@@ -33,77 +48,31 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
 /// [`load`], also returning config.json's bytes (create keeps a copy in the state dir).
 pub fn load_raw(bundle: &Path) -> Result<(Vec<u8>, Spec), SpecError> {
     let path = bundle.join(CONFIG);
-    let data = std::fs::read(&path).map_err(|source| SpecError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let spec = parse(&data).map_err(|(field, msg)| SpecError::Parse { path, field, msg })?;
+    let data = read_regular(&path)?;
+    let spec = parse(&data).map_err(|errors| SpecError::Parse { path, errors })?;
     Ok((data, spec))
 }
 
-pub fn parse(data: &[u8]) -> Result<Spec, (String, String)> {
-    match parse_strict(data) {
-        // config.md: capabilities that cannot be mapped are warnings and runtimes SHOULD NOT
-        // fail, so drop unknown names (with a warning) and try once more.
-        Err(err) if err.0.starts_with("process.capabilities.") => {
-            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(data) else {
-                return Err(err);
-            };
-            drop_unknown_capabilities(&mut v);
-            let again = serde_json::to_vec(&v).map_err(|_| err.clone())?;
-            parse_strict(&again).map_err(|_| err)
-        }
-        r => r,
-    }
+/// config.json's bytes as runc reads them (see [`parse::spec`]), warnings logged.
+pub fn parse(data: &[u8]) -> Result<Spec, Vec<FieldError>> {
+    parse_logged(parse::spec(data))
 }
 
-fn drop_unknown_capabilities(v: &mut serde_json::Value) {
-    let Some(sets) = v
-        .pointer_mut("/process/capabilities")
-        .and_then(|c| c.as_object_mut())
-    else {
-        return;
-    };
-    for (set, names) in sets.iter_mut() {
-        if let Some(arr) = names.as_array_mut() {
-            arr.retain(|name| {
-                let known =
-                    serde_json::from_value::<oci_spec::runtime::Capabilities>(serde_json::json!([
-                        name
-                    ]))
-                    .is_ok();
-                if !known {
-                    crate::logging::warn(&format!(
-                        "process.capabilities.{set}: ignoring unknown capability {name}"
-                    ));
-                }
-                known
-            });
-        }
-    }
+/// An OCI Process object (`exec --process FILE`), read as runc reads it.
+pub fn parse_process(data: &[u8]) -> Result<oci_spec::runtime::Process, Vec<FieldError>> {
+    parse_logged(parse::process(data))
 }
 
-pub fn parse_strict(data: &[u8]) -> Result<Spec, (String, String)> {
-    // serde's derived structs also accept a JSON array (fields by position): `[]` would be an
-    // all-default Spec. A config is an object.
-    if let Some(&b) = data.iter().find(|b| !b.is_ascii_whitespace())
-        && b == b'['
-    {
-        return Err((
-            "(top level)".into(),
-            "invalid type: array, expected a JSON object".into(),
-        ));
+fn parse_logged<T>(p: Parsed<T>) -> Result<T, Vec<FieldError>> {
+    for w in &p.warnings {
+        crate::logging::warn(w);
     }
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." {
-            "(top level)".to_string()
-        } else {
-            field
-        };
-        (field, e.into_inner().to_string())
-    })
+    p.into_result()
+}
+
+/// Every problem of the JSON itself, without logging: for `rt check`.
+pub fn parse_all(data: &[u8]) -> Parsed<Spec> {
+    parse::spec(data)
 }
 
 /// Checks made before anything is created; the error names the field (the first problem of
@@ -124,13 +93,8 @@ fn has_nul(s: &str) -> bool {
 /// Every problem of the config on its own (not the host's abilities: see `check`), each
 /// starting with its JSON path. Also returns the rootfs path when `root` is usable.
 pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
+    // ociVersion is not checked: runc reads any version (and none) the same way.
     let mut v: Vec<String> = Vec::new();
-    let ver = spec.version();
-    if !ver.starts_with("1.") {
-        v.push(format!(
-            "ociVersion: unsupported version {ver:?} (rt supports 1.x)"
-        ));
-    }
     let mut rootfs = None;
     match spec.root() {
         None => v.push("root: missing".into()),
@@ -200,10 +164,13 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
                 "{field}: setting it needs a uts namespace in linux.namespaces"
             ));
         }
-        if h.len() > 64 || has_nul(h) || h.contains('/') {
-            v.push(format!(
-                "{field}: {h:?} is not a valid name (at most 64 bytes, no NUL or /)"
-            ));
+        // The kernel takes any bytes; only the length is limited (runc passes the rest on).
+        if h.len() > 64 {
+            v.push(format!("{field}: {h:?} is longer than 64 bytes"));
+        }
+        // rt sets the domain name from a C string (init refuses it there, late).
+        if field == "domainname" && has_nul(h) {
+            v.push("domainname: contains a NUL byte".into());
         }
     }
     if let Some(l) = linux {
@@ -271,6 +238,21 @@ pub fn problems(spec: &Spec, bundle: &Path) -> (Option<PathBuf>, Vec<String>) {
     (rootfs, v)
 }
 
+/// runc's rule for environment entries: `NAME=VALUE` with a name, and no NUL byte anywhere.
+pub fn env_problems(field: &str, env: &[String], v: &mut Vec<String>) {
+    for (i, e) in env.iter().enumerate() {
+        if has_nul(e) {
+            v.push(format!("{field}[{i}]: contains a NUL byte"));
+        } else if !e.contains('=') {
+            v.push(format!(
+                "{field}[{i}]: {e:?} has no '=' (must be NAME=VALUE)"
+            ));
+        } else if e.starts_with('=') {
+            v.push(format!("{field}[{i}]: {e:?} has an empty name"));
+        }
+    }
+}
+
 fn process_problems(process: &oci_spec::runtime::Process, v: &mut Vec<String>) {
     match process.args().as_deref() {
         None | Some([]) => v.push("process.args: must not be empty".into()),
@@ -285,24 +267,16 @@ fn process_problems(process: &oci_spec::runtime::Process, v: &mut Vec<String>) {
             }
         }
     }
-    for (i, e) in process.env().iter().flatten().enumerate() {
-        if has_nul(e) {
-            v.push(format!("process.env[{i}]: contains a NUL byte"));
-        } else if e.starts_with('=') || e.is_empty() {
-            v.push(format!("process.env[{i}]: {e:?} is not NAME=VALUE"));
-        }
-    }
+    env_problems("process.env", process.env().as_deref().unwrap_or(&[]), v);
     let cwd = process.cwd();
-    if !cwd.is_absolute() {
+    if cwd.as_os_str().is_empty() {
+        v.push("process.cwd: must not be empty".into());
+    } else if !cwd.is_absolute() {
         v.push(format!("process.cwd: {cwd:?} must be an absolute path"));
     } else if cwd.to_str().is_some_and(has_nul) {
         v.push("process.cwd: contains a NUL byte".into());
     }
-    if let Some(m) = process.user().umask()
-        && m > 0o777
-    {
-        v.push(format!("process.user.umask: {m:#o} is above 0777"));
-    }
+    // process.user.umask: any value; the kernel keeps its permission bits, as with runc.
     for (i, r) in process.rlimits().iter().flatten().enumerate() {
         if r.soft() > r.hard() {
             v.push(format!(
@@ -334,11 +308,29 @@ fn process_problems(process: &oci_spec::runtime::Process, v: &mut Vec<String>) {
             io.priority()
         ));
     }
-    if let Some(s) = process.scheduler()
-        && let Some(n) = s.nice()
+    if let Some(s) = process.scheduler() {
+        scheduler_problems(s, v);
+    }
+}
+
+/// runc's scheduler checks (runc 1.1 ignores the field; these are runc 1.2+'s).
+fn scheduler_problems(s: &oci_spec::runtime::Scheduler, v: &mut Vec<String>) {
+    use oci_spec::runtime::LinuxSchedulerPolicy as P;
+    let policy = s.policy();
+    if let Some(n) = s.nice()
+        && matches!(policy, P::SchedOther | P::SchedBatch)
         && !(-20..=19).contains(n)
     {
         v.push(format!("process.scheduler.nice: {n} is outside -20..19"));
+    }
+    if s.priority().is_some_and(|p| p != 0) && !matches!(policy, P::SchedFifo | P::SchedRr) {
+        v.push("process.scheduler.priority: only for SCHED_FIFO and SCHED_RR".into());
+    }
+    let deadline_fields = [s.runtime(), s.deadline(), s.period()];
+    if *policy != P::SchedDeadline && deadline_fields.iter().any(|f| f.is_some_and(|x| x != 0)) {
+        v.push(
+            "process.scheduler: runtime, deadline and period are only for SCHED_DEADLINE".into(),
+        );
     }
 }
 
@@ -388,11 +380,10 @@ fn linux_problems(
         ("maskedPaths", l.masked_paths()),
         ("readonlyPaths", l.readonly_paths()),
     ] {
+        // A relative path is taken from / (as runc does: its cwd is / by then).
         for (i, p) in paths.iter().flatten().enumerate() {
-            if !p.starts_with('/') || has_nul(p) {
-                v.push(format!(
-                    "linux.{field}[{i}]: {p:?} must be an absolute path"
-                ));
+            if has_nul(p) {
+                v.push(format!("linux.{field}[{i}]: contains a NUL byte"));
             }
         }
     }
@@ -404,14 +395,8 @@ fn linux_problems(
         ) => {}
         Some(o) => v.push(format!("linux.rootfsPropagation: unknown value {o:?}")),
     }
-    if let Some(p) = l.cgroups_path()
-        && p.components().any(|c| c == std::path::Component::ParentDir)
-    {
-        v.push(format!(
-            "linux.cgroupsPath: {} must not contain ..",
-            p.display()
-        ));
-    }
+    // cgroupsPath may hold `..`: like runc, the cgroup manager cleans it lexically from /, so
+    // it never leaves the cgroup tree.
     for (i, d) in l.devices().iter().flatten().enumerate() {
         if !d.path().is_absolute() {
             v.push(format!(
@@ -419,17 +404,8 @@ fn linux_problems(
                 d.path()
             ));
         }
-        if d.path()
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-        {
-            v.push(format!("linux.devices[{i}].path: must not contain .."));
-        }
-        if d.major() < 0 || d.minor() < 0 {
-            v.push(format!(
-                "linux.devices[{i}]: major/minor must not be negative"
-            ));
-        }
+        // `..` is resolved inside the rootfs (RESOLVE_IN_ROOT), and a negative major or minor
+        // is truncated to 32 bits, as runc does (unix.Mkdev(uint32(major), uint32(minor))).
         if d.typ() == oci_spec::runtime::LinuxDeviceType::A {
             v.push(format!(
                 "linux.devices[{i}].type: \"a\" is only valid in linux.resources.devices"
@@ -479,22 +455,19 @@ fn linux_problems(
             ));
         }
     }
-    if let Some(p) = r.pids()
-        && p.limit() < -1
-    {
-        v.push(format!(
-            "linux.resources.pids.limit: {} is below -1",
-            p.limit()
-        ));
-    }
+    // pids.limit: 0 is "not set" and any negative value "max", as runc writes them.
     if let Some(c) = r.cpu() {
-        if c.quota().is_some_and(|q| q < -1 || (0..1000).contains(&q)) {
+        // 0 is "not set" and a negative quota is "no limit" (what the kernel and runc make of
+        // them); a positive quota or period the kernel would refuse is refused here by name.
+        if c.quota().is_some_and(|q| (1..1000).contains(&q)) {
             v.push(format!(
-                "linux.resources.cpu.quota: {} must be -1 or at least 1000",
+                "linux.resources.cpu.quota: {} is below the kernel's minimum of 1000",
                 c.quota().unwrap_or_default()
             ));
         }
-        if c.period().is_some_and(|p| !(1000..=1_000_000).contains(&p)) {
+        if c.period()
+            .is_some_and(|p| p != 0 && !(1000..=1_000_000).contains(&p))
+        {
             v.push(format!(
                 "linux.resources.cpu.period: {} is outside 1000..1000000",
                 c.period().unwrap_or_default()
@@ -582,71 +555,95 @@ pub fn warnings(spec: &Spec) -> Vec<String> {
     v
 }
 
-/// What `rt spec` writes: runc's template (terminal true, `sh`), with a rootless variant.
-pub fn template(rootless: bool) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "ociVersion": "1.2.0",
-        "process": {
-            "terminal": true,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": true
+/// runc 1.1.5's `spec` template, with rt's name and spec version.
+const TEMPLATE: &str = r#"{
+    "ociVersion": "1.2.0",
+    "process": {
+        "terminal": true,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["sh"],
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+        "cwd": "/",
+        "capabilities": {
+            "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
         },
-        "root": {"path": "rootfs", "readonly": true},
-        "hostname": "rt",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": true
+    },
+    "root": {"path": "rootfs", "readonly": true},
+    "hostname": "rt",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+    ],
+    "linux": {
+        "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+        "namespaces": [
+            {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+            {"type": "uts"}, {"type": "mount"}
         ],
-        "linux": {
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
-        }
-    });
-    if rootless {
-        v["linux"]["uidMappings"] =
-            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
-        v["linux"]["gidMappings"] =
-            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
-        v["linux"]["namespaces"] = serde_json::json!([
-            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-            {"type": "cgroup"}, {"type": "user"}
-        ]);
-        v["linux"]["resources"] = serde_json::Value::Null;
-        v["mounts"][5] = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
-            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        "maskedPaths": [
+            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+            "/proc/scsi"
+        ],
+        "readonlyPaths": [
+            "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+        ]
     }
+}"#;
+
+/// What `rt spec` writes: runc's template (terminal true, `sh`), with its rootless variant. As
+/// runc, a cgroup namespace only on a pure cgroup v2 host, and the rootless mappings map root
+/// to the caller's effective ids.
+pub fn template(rootless: bool) -> serde_json::Value {
+    // A JSON text, not json!(): the macro's code is ~10 KB of the binary.
+    let mut v: serde_json::Value = serde_json::from_str(TEMPLATE).unwrap_or_default();
+    use crate::cgroups::{CgroupMode, DEFAULT_ROOT, detect_mode};
+    let unified = detect_mode(Path::new(DEFAULT_ROOT)).ok() == Some(CgroupMode::V2);
+    let Some(linux) = v["linux"].as_object_mut() else {
+        return v;
+    };
+    let mut namespaces: Vec<serde_json::Value> =
+        linux["namespaces"].as_array().cloned().unwrap_or_default();
+    if unified {
+        namespaces.push(serde_json::json!({"type": "cgroup"}));
+    }
+    if rootless {
+        let map = |id: u32| serde_json::json!([{"containerID": 0, "hostID": id, "size": 1}]);
+        linux.insert("uidMappings".into(), map(nix::unistd::geteuid().as_raw()));
+        linux.insert("gidMappings".into(), map(nix::unistd::getegid().as_raw()));
+        linux.remove("resources");
+        namespaces.retain(|n| n["type"] != "network");
+        namespaces.push(serde_json::json!({"type": "user"}));
+        // runc's ToRootless: /sys bound from the host, no uid=/gid= mount options.
+        for m in v["mounts"].as_array_mut().into_iter().flatten() {
+            if m["destination"] == "/sys" {
+                *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            } else if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
+                opts.retain(|o| {
+                    !o.as_str()
+                        .is_some_and(|o| o.starts_with("uid=") || o.starts_with("gid="))
+                });
+            }
+        }
+    }
+    v["linux"]["namespaces"] = serde_json::Value::Array(namespaces);
     v
 }
 
@@ -670,11 +667,11 @@ mod tests {
     fn parse_errors_name_the_field() {
         let mut v = template(false);
         v["process"]["rlimits"][0]["type"] = "RLIMIT_BOGUS".into();
-        let (field, msg) = parse(v.to_string().as_bytes()).unwrap_err();
-        assert_eq!(field, "process.rlimits[0].type");
-        assert!(msg.contains("RLIMIT_BOGUS"), "{msg}");
-        let (_, msg) = parse(b"{\"ociVersion\": ").unwrap_err();
-        assert!(msg.contains("line 1"), "{msg}");
+        let e = &parse(v.to_string().as_bytes()).unwrap_err()[0];
+        assert_eq!(e.field, "process.rlimits[0].type");
+        assert!(e.msg.contains("RLIMIT_BOGUS"), "{e}");
+        let e = &parse(b"{\"ociVersion\": ").unwrap_err()[0];
+        assert!(e.msg.contains("line 1"), "{e}");
     }
 
     #[test]
@@ -704,8 +701,8 @@ mod tests {
         for bad in ["", "a", "0-", "1,,2", "0 -3"] {
             let mut v = template(false);
             v["process"]["execCPUAffinity"] = serde_json::json!({"final": bad});
-            let (field, _) = parse(v.to_string().as_bytes()).unwrap_err();
-            assert_eq!(field, "process.execCPUAffinity.final", "{bad:?}");
+            let e = &parse(v.to_string().as_bytes()).unwrap_err()[0];
+            assert_eq!(e.field, "process.execCPUAffinity.final", "{bad:?}");
         }
     }
 

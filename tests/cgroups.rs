@@ -10,7 +10,7 @@ use common::*;
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `/sys/fs/cgroup/<ctrl>/<cgroupsPath>`.
 fn v1_dir(ctrl: &str, c: &Container) -> PathBuf {
@@ -19,15 +19,8 @@ fn v1_dir(ctrl: &str, c: &Container) -> PathBuf {
         .join(c.bundle.cgroup_name().expect("cgroupsPath"))
 }
 
-fn read_trim(p: &Path) -> String {
-    fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-        .trim()
-        .to_string()
-}
-
 fn procs(dir: &Path) -> Vec<i32> {
-    let mut v: Vec<i32> = read_trim(&dir.join("cgroup.procs"))
+    let mut v: Vec<i32> = read_trim(dir.join("cgroup.procs"))
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect();
@@ -57,15 +50,6 @@ fn need_v1(ctrls: &[&str]) -> bool {
 
 fn set_resources(c: &mut Container, r: Value) {
     c.bundle.config["linux"]["resources"] = r;
-}
-
-/// Poll `f` until it is true (panics after 20 s with `what`).
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Pids of the container's init and of its children (by /proc ppid).
@@ -125,7 +109,7 @@ fn limits_land_in_v1_files_and_init_is_placed_at_create() {
     let want = format!("pids:/{}", c.bundle.cgroup_name().unwrap());
     assert!(cg.lines().any(|l| l.ends_with(&want)), "{cg}");
 
-    let f = |ctrl: &str, file: &str| read_trim(&v1_dir(ctrl, &c).join(file));
+    let f = |ctrl: &str, file: &str| read_trim(v1_dir(ctrl, &c).join(file));
     assert_eq!(f("memory", "memory.limit_in_bytes"), "67108864");
     assert_eq!(f("pids", "pids.max"), "50");
     assert_eq!(f("cpu", "cpu.shares"), "512");
@@ -156,9 +140,9 @@ fn swap_limit_lands_in_memsw() {
     );
     c.create().ok();
     let d = v1_dir("memory", &c);
-    assert_eq!(read_trim(&d.join("memory.limit_in_bytes")), "67108864");
+    assert_eq!(read_trim(d.join("memory.limit_in_bytes")), "67108864");
     assert_eq!(
-        read_trim(&d.join("memory.memsw.limit_in_bytes")),
+        read_trim(d.join("memory.memsw.limit_in_bytes")),
         "134217728"
     );
 }
@@ -187,7 +171,7 @@ fn blkio_weight_lands_in_weight_file() {
     set_resources(&mut c, json!({"blockIO": {"weight": 300}}));
     c.create().ok();
     // blkio.bfq.weight shows "default 300" on some kernels, "300" on others.
-    let got = read_trim(&v1_dir("blkio", &c).join(file));
+    let got = read_trim(v1_dir("blkio", &c).join(file));
     assert!(got == "300" || got == "default 300", "{file}: {got:?}");
 }
 
@@ -206,7 +190,7 @@ fn hugetlb_limit_lands_in_the_controller_that_has_it() {
             skip("no hugetlb controller in v1 nor in cgroup2");
             return;
         };
-        let ctrls = read_trim(&u.join("cgroup.controllers"));
+        let ctrls = read_trim(u.join("cgroup.controllers"));
         if !ctrls.split_whitespace().any(|x| x == "hugetlb") {
             skip("no hugetlb controller in v1 nor in cgroup2");
             return;
@@ -260,7 +244,7 @@ fn devices_deny_all_with_allow_rules_and_linux_devices() {
         out.lines().collect::<Vec<_>>(),
         ["fuse=1", "l0r=0", "l0rw=1", "l1r=1"]
     );
-    let list = read_trim(&v1_dir("devices", &c).join("devices.list"));
+    let list = read_trim(v1_dir("devices", &c).join("devices.list"));
     assert!(!list.lines().any(|l| l == "c 10:229 rwm"), "{list}");
     assert!(list.lines().any(|l| l == "b 7:0 r"), "{list}");
     assert!(!list.lines().any(|l| l.starts_with("a ")), "{list}");
@@ -392,20 +376,13 @@ fn update_flags_and_resources_json() {
         json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}, "cpu": {"shares": 512}}),
     );
     c.create_and_start();
-    let f = |ctrl: &str, file: &str| read_trim(&v1_dir(ctrl, &c).join(file));
+    let f = |ctrl: &str, file: &str| read_trim(v1_dir(ctrl, &c).join(file));
 
-    let shares = if rt_bug_open(
-        "issue 10 item 2: runc's `update` flag is --cpu-share, rt has only --cpu-shares",
-    ) {
-        "--cpu-shares"
-    } else {
-        "--cpu-share"
-    };
     c.rt(&[
         "update",
         "--memory",
         "32m",
-        shares,
+        "--cpu-share",
         "256",
         "--pids-limit",
         "20",
@@ -625,7 +602,7 @@ fn v2_container() -> Container {
 }
 
 fn controllers(u: &Path) -> Vec<String> {
-    read_trim(&u.join("cgroup.controllers"))
+    read_trim(u.join("cgroup.controllers"))
         .split_whitespace()
         .map(String::from)
         .collect()
@@ -660,7 +637,7 @@ fn v2_placement_hugetlb_devices_freeze_kill_and_delete() {
         "{cg}"
     );
     if hugetlb {
-        assert_eq!(read_trim(&leaf.join("hugetlb.2MB.max")), "4194304");
+        assert_eq!(read_trim(leaf.join("hugetlb.2MB.max")), "4194304");
     }
     c.start().ok();
     // The eBPF device filter: denied block device, allowed /dev/null.
@@ -668,11 +645,11 @@ fn v2_placement_hugetlb_devices_freeze_kill_and_delete() {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["l0=1", "null=0"]);
 
     c.rt(&["pause", &c.id]).ok();
-    assert_eq!(read_trim(&leaf.join("cgroup.freeze")), "1");
-    assert!(read_trim(&leaf.join("cgroup.events")).contains("frozen 1"));
+    assert_eq!(read_trim(leaf.join("cgroup.freeze")), "1");
+    assert!(read_trim(leaf.join("cgroup.events")).contains("frozen 1"));
     assert_eq!(c.status(), "paused");
     c.rt(&["resume", &c.id]).ok();
-    assert_eq!(read_trim(&leaf.join("cgroup.freeze")), "0");
+    assert_eq!(read_trim(leaf.join("cgroup.freeze")), "0");
     assert_eq!(c.status(), "running");
 
     wait_until("the sleep did not start", || procs(&leaf).len() == 2);

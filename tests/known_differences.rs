@@ -108,7 +108,33 @@ fn functions(text: &str) -> Vec<(String, bool, &str)> {
         let is_test = attrs.into_iter().any(|l| l.trim() == "#[test]");
         v.push((name, is_test, body));
     }
+    // Tests a macro stamps out (`$(#[test] fn $name() { helper(...) })*`): one pseudo test per
+    // template, whose body is the template's line.
+    for (at, _) in text.match_indices("#[test] fn $") {
+        let line_end = text[at..].find('\n').map_or(text.len(), |e| at + e);
+        v.push(("(each test of a macro)".into(), true, &text[at..line_end]));
+    }
     v
+}
+
+/// The tests that call `name`, directly or through helpers of the same file.
+fn tests_calling<'a>(fns: &'a [(String, bool, &str)], name: &str) -> Vec<&'a String> {
+    let mut seen = vec![name.to_string()];
+    let mut tests = Vec::new();
+    let mut i = 0;
+    while i < seen.len() {
+        let callee = format!("{}(", seen[i]);
+        for (n, is_test, body) in fns {
+            if body.contains(&callee) && !seen.contains(n) {
+                seen.push(n.clone());
+                if *is_test {
+                    tests.push(n);
+                }
+            }
+        }
+        i += 1;
+    }
+    tests
 }
 
 /// Every (kind, test, reason) the sources record.
@@ -142,13 +168,10 @@ fn differences() -> BTreeSet<(Kind, String, String)> {
                         );
                         continue;
                     };
-                    let tests: Vec<&String> = if *is_test {
+                    let tests = if *is_test {
                         vec![name]
                     } else {
-                        fns.iter()
-                            .filter(|(_, t, b)| *t && b.contains(&format!("{name}(")))
-                            .map(|(n, _, _)| n)
-                            .collect()
+                        tests_calling(&fns, name)
                     };
                     assert!(
                         !tests.is_empty(),

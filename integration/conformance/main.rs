@@ -129,14 +129,6 @@ pub fn mount_line(o: &Output, mp: &str) -> Option<String> {
     mountinfo_line(&mi, mp).map(String::from)
 }
 
-/// Host-side value of a file under /proc (trimmed).
-pub fn read_trim(p: impl AsRef<Path>) -> String {
-    fs::read_to_string(p.as_ref())
-        .unwrap_or_else(|e| panic!("read {}: {e}", p.as_ref().display()))
-        .trim()
-        .to_string()
-}
-
 /// Write an executable /bin/sh script (host-side hooks).
 pub fn script(dir: &Path, name: &str, body: &str) -> String {
     let p = dir.join(name);

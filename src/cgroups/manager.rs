@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{OFlag, open};
-use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 use super::fs::{
@@ -670,10 +668,8 @@ impl Manager for FsManager {
     }
 
     fn kill_all(&self, signal: i32) -> Result<()> {
-        let sig = Signal::try_from(signal)
-            .map_err(|_| CgroupError::Other(format!("invalid signal {signal}")))?;
         if self.fs.mode == CgroupMode::V2
-            && sig == Signal::SIGKILL
+            && signal == libc::SIGKILL
             && let Some(u) = &self.unified
         {
             let p = u.join("cgroup.kill");
@@ -686,7 +682,7 @@ impl Manager for FsManager {
         let froze = !was_frozen && self.freeze().is_ok();
         let res = (|| {
             for pid in self.pids()? {
-                match kill(Pid::from_raw(pid), sig) {
+                match crate::signal::send(pid, signal) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                     Err(e) => {
                         return Err(CgroupError::Other(format!(
@@ -1006,9 +1002,10 @@ mod tests {
         assert_eq!(f(&t, "memory/test/memory.soft_limit_in_bytes"), "33554432");
         assert_eq!(f(&t, "memory/test/memory.swappiness"), "10");
         assert_eq!(f(&t, "memory/test/memory.oom_control"), "1");
+        // kernelTCP is ignored, as runc does.
         assert_eq!(
             f(&t, "memory/test/memory.kmem.tcp.limit_in_bytes"),
-            "1048576"
+            UNLIMITED
         );
         assert_eq!(f(&t, "memory/test/memory.use_hierarchy"), "0");
         assert_eq!(f(&t, "cpu/test/cpu.shares"), "512");
@@ -1306,7 +1303,7 @@ mod tests {
         assert_eq!(crate::cgroups::blkio_weight_to_io_weight(10), 1);
         assert_eq!(crate::cgroups::blkio_weight_to_io_weight(1000), 10000);
         assert_eq!(v2::cpu_max(-1, 100000), "max 100000");
-        assert_eq!(v2::cpu_max(20000, 0), "20000");
+        assert_eq!(v2::cpu_max(20000, 0), "20000 100000");
         assert_eq!(v2::swap_to_v2(0, -1).unwrap(), -1);
         assert_eq!(v2::swap_to_v2(-1, 100).unwrap(), -1);
         assert!(v2::swap_to_v2(50, 100).is_err());

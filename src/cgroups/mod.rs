@@ -17,7 +17,7 @@ mod stats;
 mod v1;
 mod v2;
 
-pub use fs::{CgroupFs, CgroupMode, DEFAULT_ROOT};
+pub use fs::{CgroupFs, CgroupMode, DEFAULT_ROOT, detect_mode};
 pub use manager::{FsManager, OomEventFd};
 pub use v1::{DEFAULT_DEVICE_RULES, device_rule_string};
 pub use v2::{blkio_weight_to_io_weight, cpu_shares_to_weight};

@@ -82,10 +82,10 @@ pub fn apply(dirs: &Dirs, r: &LinuxResources, devices: bool) -> Result<()> {
     {
         set_cpu(d, cpu)?;
     }
-    if let Some(p) = r.pids()
+    if let Some(v) = r.pids().and_then(|p| pids_value(p.limit()))
         && let Some(d) = dirs.get("pids")
     {
-        write_in(d, "pids.max", &pids_value(p.limit()))?;
+        write_in(d, "pids.max", &v)?;
     }
     if let Some(b) = r.block_io()
         && let Some(d) = dirs.get("blkio")
@@ -108,12 +108,12 @@ pub fn apply(dirs: &Dirs, r: &LinuxResources, devices: bool) -> Result<()> {
     Ok(())
 }
 
-/// `pids.max` content: a positive limit, else "max".
-pub fn pids_value(limit: i64) -> String {
-    if limit > 0 {
-        limit.to_string()
-    } else {
-        "max".to_string()
+/// `pids.max` content as runc writes it: nothing for 0 (not set), "max" for a negative limit.
+pub fn pids_value(limit: i64) -> Option<String> {
+    match limit {
+        0 => None,
+        l if l < 0 => Some("max".into()),
+        l => Some(l.to_string()),
     }
 }
 
@@ -164,15 +164,6 @@ fn set_devices(d: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     Ok(())
 }
 
-fn is_enotsup(e: &CgroupError) -> bool {
-    match e {
-        CgroupError::Write { source, .. } => {
-            matches!(source.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(524))
-        }
-        _ => false,
-    }
-}
-
 fn set_memory(d: &Path, m: &LinuxMemory) -> Result<()> {
     let limit = m.limit().unwrap_or(0);
     let mut swap = m.swap().unwrap_or(0);
@@ -215,21 +206,8 @@ fn set_memory(d: &Path, m: &LinuxMemory) -> Result<()> {
         set_limit(limit)?;
         set_swap(swap)?;
     }
-    if let Some(k) = m.kernel().filter(|k| *k != 0) {
-        let p = d.join("memory.kmem.limit_in_bytes");
-        if p.exists() {
-            match write_file(&p, &k.to_string()) {
-                Err(e) if is_enotsup(&e) => {}
-                other => other?,
-            }
-        }
-    }
-    if let Some(k) = m.kernel_tcp().filter(|k| *k != 0) {
-        let p = d.join("memory.kmem.tcp.limit_in_bytes");
-        if p.exists() {
-            write_file(&p, &k.to_string())?;
-        }
-    }
+    // kernel and kernelTCP are ignored, as runc 1.1 does (the kernel deprecated kmem limits);
+    // the warning is given where the config is read.
     if let Some(r) = m.reservation().filter(|r| *r != 0) {
         write_in(d, "memory.soft_limit_in_bytes", &r.to_string())?;
     }
@@ -242,7 +220,8 @@ fn set_memory(d: &Path, m: &LinuxMemory) -> Result<()> {
             write_file(&p, if u { "1" } else { "0" })?;
         }
     }
-    if let Some(s) = m.swappiness() {
+    // runc reads u64::MAX (Go's int64 -1, which old Docker wrote) as "not set".
+    if let Some(s) = m.swappiness().filter(|s| *s != u64::MAX) {
         if s > 100 {
             return Err(CgroupError::Other(format!(
                 "invalid memory swappiness {s}: must be between 0 and 100"
@@ -324,11 +303,12 @@ fn set_blkio(d: &Path, b: &LinuxBlockIo) -> Result<()> {
     if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         write_in(d, "blkio.leaf_weight", &w.to_string())?;
     }
+    // A 0 weight is "not set" for a device too (runc).
     for wd in b.weight_device().iter().flatten() {
-        if let Some(w) = wd.weight() {
+        if let Some(w) = wd.weight().filter(|w| *w != 0) {
             write_in(d, wdfile, &format!("{}:{} {}", wd.major(), wd.minor(), w))?;
         }
-        if let Some(lw) = wd.leaf_weight() {
+        if let Some(lw) = wd.leaf_weight().filter(|w| *w != 0) {
             write_in(
                 d,
                 "blkio.leaf_weight_device",

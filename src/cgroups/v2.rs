@@ -141,8 +141,8 @@ pub fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory() {
         set_memory(d, m)?;
     }
-    if let Some(p) = r.pids() {
-        write_in(d, "pids.max", &super::v1::pids_value(p.limit()))?;
+    if let Some(v) = r.pids().and_then(|p| super::v1::pids_value(p.limit())) {
+        write_in(d, "pids.max", &v)?;
     }
     if let Some(b) = r.block_io() {
         set_io(d, b)?;
@@ -169,17 +169,15 @@ fn set_cpuset(d: &Path, c: &LinuxCpu) -> Result<()> {
     Ok(())
 }
 
-/// cpu.max content: "<quota|max> <period>" or just "<quota|max>".
+/// cpu.max content as runc writes it: "<quota|max> <period>", the period 100000 (the
+/// kernel's default) when not given.
 pub fn cpu_max(quota: i64, period: u64) -> String {
-    let mut s = if quota > 0 {
-        quota.to_string()
+    let period = if period == 0 { 100_000 } else { period };
+    if quota > 0 {
+        format!("{quota} {period}")
     } else {
-        "max".to_string()
-    };
-    if period != 0 {
-        s.push_str(&format!(" {period}"));
+        format!("max {period}")
     }
-    s
 }
 
 fn set_cpu(d: &Path, c: &LinuxCpu) -> Result<()> {

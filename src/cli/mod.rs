@@ -218,22 +218,24 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// runc's `update` flags. Values may be negative where runc's are (`--memory-swap -1`).
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
-    /// LinuxResources JSON file, or - for stdin
+    /// LinuxResources JSON file, or - for stdin (the other flags are then ignored)
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
-    #[arg(long = "kernel-memory")]
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
-    #[arg(long = "kernel-memory-tcp")]
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
-    #[arg(long = "cpu-shares")]
+    /// runc spells it --cpu-share; both are taken
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
@@ -247,15 +249,28 @@ pub struct UpdateArgs {
     pub cpuset_mems: Option<String>,
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    #[arg(long = "blkio-weight")]
+    #[arg(long = "blkio-weight", allow_hyphen_values = true)]
     pub blkio_weight: Option<u16>,
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
     #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
-    #[arg(long = "cpu-idle")]
+    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
     pub cpu_idle: Option<i64>,
+    /// Intel RDT schemas: taken as runc takes them, refused unless empty (no RDT support)
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
     pub id: String,
+}
+
+/// An error that ends rt with its own exit code instead of 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub struct ExitWith {
+    pub code: i32,
+    pub msg: String,
 }
 
 pub fn version_text() -> String {
@@ -360,7 +375,15 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 process_label: e.process_label.as_deref(),
                 ignore_paused: e.ignore_paused,
             };
-            return Ok(c::exec(&root()?, &o)?);
+            // runc: any failure of exec itself (not of the program) exits 255.
+            let exec = || -> anyhow::Result<i32> { Ok(c::exec(&root()?, &o)?) };
+            return exec().map_err(|e| {
+                ExitWith {
+                    code: 255,
+                    msg: format!("exec failed: {e:#}"),
+                }
+                .into()
+            });
         }
         Command::Update(u) => {
             let o = c::UpdateOpts {
@@ -382,6 +405,13 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 cpu_rt_runtime: u.cpu_rt_runtime,
                 cpu_idle: u.cpu_idle,
             };
+            // rt has no Intel RDT support: refused as runc refuses them on a host without it.
+            if u.l3_cache_schema.as_deref().is_some_and(|v| !v.is_empty()) {
+                anyhow::bail!("Intel RDT/CAT: l3 cache schema is not enabled");
+            }
+            if u.mem_bw_schema.as_deref().is_some_and(|v| !v.is_empty()) {
+                anyhow::bail!("Intel RDT/MBA: memory bandwidth schema is not enabled");
+            }
             c::update(&root()?, &u.id, &o)?;
         }
     }

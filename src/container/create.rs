@@ -15,6 +15,9 @@ use crate::security::seccomp;
 use crate::state::{EXEC_FIFO, Record, Root, write_atomic};
 use crate::{hooks, logging, spec, timefmt};
 
+/// runc's words for `linux.resources.memory.kernel`/`kernelTCP`, which it (and rt) ignores.
+pub const KERNEL_MEMORY_IGNORED: &str = "Kernel memory settings are ignored and will be removed";
+
 pub struct CreateOpts<'a> {
     pub id: &'a str,
     pub bundle: &'a Path,
@@ -75,6 +78,25 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     for w in spec::warnings(&spec) {
         logging::warn(&w);
     }
+    let linux = spec.linux().as_ref();
+    if let Some(m) = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        && (m.kernel().is_some() || m.kernel_tcp().is_some())
+    {
+        logging::warn(KERNEL_MEMORY_IGNORED);
+    }
+    if o.no_pivot
+        && linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .is_some_and(|p| p == "private" || p == "rprivate")
+    {
+        // runc: the move of the rootfs is only safe with propagation to the host.
+        return Err(ContainerError::Usage(
+            "linux.rootfsPropagation: [r]private is not safe without pivot_root (--no-pivot)"
+                .into(),
+        ));
+    }
     let process = spec
         .process()
         .as_ref()
@@ -107,7 +129,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // a node from linux.devices is created but not allowed on its own.
     let resources = linux.and_then(|l| l.resources().clone());
     let mut cg = cgroups::new_manager(&CgroupConfig {
-        cgroups_path: linux.and_then(|l| l.cgroups_path().as_deref()),
+        // An empty cgroupsPath is runc's "not set".
+        cgroups_path: linux
+            .and_then(|l| l.cgroups_path().as_deref())
+            .filter(|p| !p.as_os_str().is_empty()),
         id: o.id,
         systemd: o.systemd_cgroup,
         resources: resources.as_ref(),

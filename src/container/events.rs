@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::Value;
 
 use super::{Container, ContainerError, Result, Status};
 use crate::state::Root;
@@ -18,8 +18,7 @@ pub fn events(root: &Root, id: &str, stats_once: bool, interval: Duration) -> Re
     let mut last_oom = cg.oom_kill_count().unwrap_or(0);
     loop {
         let data = cg.stats()?;
-        let line = json!({"type": "stats", "id": id, "data": data});
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", event_line("stats", id, Some(&data)));
         let _ = out.flush();
         if stats_once {
             return Ok(());
@@ -29,12 +28,42 @@ pub fn events(root: &Root, id: &str, stats_once: bool, interval: Duration) -> Re
         // one callers most need to see, and it is only counted until the cgroup goes away.
         let oom = cg.oom_kill_count().unwrap_or(last_oom);
         if oom > last_oom {
-            let _ = writeln!(out, "{}", json!({"type": "oom", "id": id}));
+            let _ = writeln!(out, "{}", event_line("oom", id, None));
             let _ = out.flush();
             last_oom = oom;
         }
         if c.status() == Status::Stopped {
             return Ok(());
         }
+    }
+}
+
+/// One event as runc's `types.Event` encodes it: keys in its field order (`type`, `id`, then
+/// `data` when there is any). serde_json's maps would sort them.
+fn event_line(kind: &str, id: &str, data: Option<&Value>) -> String {
+    let mut s = format!(
+        "{{\"type\":{},\"id\":{}",
+        Value::from(kind),
+        Value::from(id)
+    );
+    if let Some(d) = data {
+        s.push_str(&format!(",\"data\":{d}"));
+    }
+    s.push('}');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_runc_order() {
+        let d = serde_json::json!({"pids": {"current": 1}});
+        assert_eq!(
+            event_line("stats", "a\"b", Some(&d)),
+            r#"{"type":"stats","id":"a\"b","data":{"pids":{"current":1}}}"#
+        );
+        assert_eq!(event_line("oom", "x", None), r#"{"type":"oom","id":"x"}"#);
     }
 }

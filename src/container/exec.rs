@@ -151,14 +151,10 @@ fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process
         Some(path) => {
             let text = std::fs::read(path)
                 .map_err(io_err(format!("--process: read {}", path.display())))?;
-            let mut de = serde_json::Deserializer::from_slice(&text);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                ContainerError::Usage(format!(
-                    "--process {}: {}: {}",
-                    path.display(),
-                    e.path(),
-                    e.inner()
-                ))
+            // Read as runc reads it: no `user` is uid 0, gid 0.
+            crate::spec::parse_process(&text).map_err(|errors| crate::spec::SpecError::Parse {
+                path: path.to_path_buf(),
+                errors,
             })?
         }
         None => apply_flags(spec.process().clone().unwrap_or_default(), o)?,
@@ -223,6 +219,11 @@ fn validate(p: &Process) -> Result<()> {
     }
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(ContainerError::Usage("args must not be empty".into()));
+    }
+    let mut env = Vec::new();
+    crate::spec::env_problems("env", p.env().as_deref().unwrap_or(&[]), &mut env);
+    if let Some(e) = env.into_iter().next() {
+        return Err(ContainerError::Usage(e));
     }
     if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) {
         // rt does not set SELinux labels; on a host with SELinux that is an error too, so the

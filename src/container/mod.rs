@@ -227,7 +227,7 @@ impl Container {
         let path = self.dir.join(crate::state::CONFIG_FILE);
         let data = std::fs::read(&path).map_err(io_err(format!("read {}", path.display())))?;
         crate::spec::parse(&data)
-            .map_err(|(field, msg)| crate::spec::SpecError::Parse { path, field, msg }.into())
+            .map_err(|errors| crate::spec::SpecError::Parse { path, errors }.into())
     }
 }
 

@@ -5,13 +5,19 @@ use crate::state::Root;
 
 pub fn ps(root: &Root, id: &str, json: bool, ps_args: &[String]) -> Result<String> {
     let c = Container::load(root, id)?;
-    if c.status() == Status::Stopped {
-        return Err(ContainerError::NotRunning);
-    }
-    let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
-    let pids = cg.pids()?;
+    // Like runc, a stopped container is listed too: whatever its cgroup still holds (usually
+    // nothing, so just ps's header, or `null` as JSON).
+    let pids = match c.cgroup() {
+        Some(cg) if c.status() != Status::Stopped => cg.pids()?,
+        Some(cg) => cg.pids().unwrap_or_default(),
+        None => Vec::new(),
+    };
     if json {
-        return Ok(serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into()) + "\n");
+        // runc encodes an empty list as Go's nil slice: `null`.
+        if pids.is_empty() {
+            return Ok("null\n".into());
+        }
+        return Ok(serde_json::to_string(&pids).unwrap_or_else(|_| "null".into()) + "\n");
     }
     let args: Vec<String> = if ps_args.is_empty() {
         vec!["-ef".into()]

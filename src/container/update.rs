@@ -30,27 +30,30 @@ pub struct UpdateOpts {
     pub cpu_idle: Option<i64>,
 }
 
-/// runc's RAMInBytes: a number with an optional b/k/m/g/t/p suffix (powers of 1024); -1 = unlimited.
+/// runc's `-1` or go-units' RAMInBytes: a decimal number, an optional space, then an optional
+/// k/m/g/t/p (powers of 1024), `i` and `b`, in any case: `512m`, `1.5GiB`, `64 MB`, `4096`.
 pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
-    let bad = || ContainerError::Usage(format!("invalid value {s:?} for --{flag}"));
-    let t = s.trim().to_ascii_lowercase();
-    if t == "-1" {
+    let bad = || ContainerError::Usage(format!("invalid value for {flag}: {s:?}"));
+    if s == "-1" {
         return Ok(-1);
     }
-    let t = t
-        .strip_suffix('b')
-        .filter(|x| !x.is_empty() && x.chars().last().is_some_and(|c| c.is_ascii_alphabetic()))
-        .unwrap_or(&t);
+    let t = s.to_ascii_lowercase();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
+    let unit = unit.strip_prefix(' ').unwrap_or(unit);
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    if num.is_empty() || num.starts_with('.') {
+        return Err(bad());
+    }
     let n: f64 = num.parse().map_err(|_| bad())?;
     let mul: f64 = match unit {
-        "" | "b" => 1.0,
+        "" => 1.0,
         "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
+        "m" => 1024f64.powi(2),
+        "g" => 1024f64.powi(3),
         "t" => 1024f64.powi(4),
         "p" => 1024f64.powi(5),
         _ => return Err(bad()),
@@ -72,6 +75,7 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
     let mut v = serde_json::to_value(&current).map_err(|e| ContainerError::Usage(e.to_string()))?;
+    let mut kernel_memory = false;
     if let Some(src) = &o.resources {
         let mut text = String::new();
         if src.as_os_str() == "-" {
@@ -84,8 +88,17 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         }
         let given: Value = serde_json::from_str(&text)
             .map_err(|e| ContainerError::Usage(format!("--resources: {e}")))?;
+        kernel_memory |= ["kernel", "kernelTCP"]
+            .iter()
+            .any(|k| given["memory"][k].as_i64().is_some_and(|x| x != 0));
         merge(&mut v, given);
     }
+    // As runc: with --resources the other flags are ignored.
+    let flags = if o.resources.is_some() {
+        &UpdateOpts::default()
+    } else {
+        o
+    };
     let mut set = |path: &[&str], val: Value| {
         let mut cur = &mut v;
         for p in &path[..path.len() - 1] {
@@ -96,62 +109,68 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         }
         cur[path[path.len() - 1]] = val;
     };
-    if let Some(m) = &o.memory {
+    if let Some(m) = &flags.memory {
         set(&["memory", "limit"], json!(parse_bytes("memory", m)?));
     }
-    if let Some(m) = &o.memory_reservation {
+    if let Some(m) = &flags.memory_reservation {
         set(
             &["memory", "reservation"],
             json!(parse_bytes("memory-reservation", m)?),
         );
     }
-    if let Some(m) = &o.memory_swap {
+    if let Some(m) = &flags.memory_swap {
         set(&["memory", "swap"], json!(parse_bytes("memory-swap", m)?));
     }
-    if let Some(m) = &o.kernel_memory {
+    if let Some(m) = &flags.kernel_memory {
         set(
             &["memory", "kernel"],
             json!(parse_bytes("kernel-memory", m)?),
         );
     }
-    if let Some(m) = &o.kernel_memory_tcp {
+    if let Some(m) = &flags.kernel_memory_tcp {
         set(
             &["memory", "kernelTCP"],
             json!(parse_bytes("kernel-memory-tcp", m)?),
         );
     }
-    if let Some(x) = o.cpu_shares {
+    if let Some(x) = flags.cpu_shares {
         set(&["cpu", "shares"], json!(x));
     }
-    if let Some(x) = o.cpu_quota {
+    if let Some(x) = flags.cpu_quota {
         set(&["cpu", "quota"], json!(x));
     }
-    if let Some(x) = o.cpu_period {
+    if let Some(x) = flags.cpu_period {
         set(&["cpu", "period"], json!(x));
     }
-    if let Some(x) = o.cpu_burst {
+    if let Some(x) = flags.cpu_burst {
         set(&["cpu", "burst"], json!(x));
     }
-    if let Some(x) = &o.cpuset_cpus {
+    if let Some(x) = &flags.cpuset_cpus {
         set(&["cpu", "cpus"], json!(x));
     }
-    if let Some(x) = &o.cpuset_mems {
+    if let Some(x) = &flags.cpuset_mems {
         set(&["cpu", "mems"], json!(x));
     }
-    if let Some(x) = o.cpu_rt_period {
+    if let Some(x) = flags.cpu_rt_period {
         set(&["cpu", "realtimePeriod"], json!(x));
     }
-    if let Some(x) = o.cpu_rt_runtime {
+    if let Some(x) = flags.cpu_rt_runtime {
         set(&["cpu", "realtimeRuntime"], json!(x));
     }
-    if let Some(x) = o.cpu_idle {
+    if let Some(x) = flags.cpu_idle {
         set(&["cpu", "idle"], json!(x));
     }
-    if let Some(x) = o.pids_limit {
+    if let Some(x) = flags.pids_limit {
         set(&["pids", "limit"], json!(x));
     }
-    if let Some(x) = o.blkio_weight {
+    if let Some(x) = flags.blkio_weight {
         set(&["blockIO", "weight"], json!(x));
+    }
+    kernel_memory |= [&flags.kernel_memory, &flags.kernel_memory_tcp]
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|x| x != "0"));
+    if kernel_memory {
+        crate::logging::warn(super::create::KERNEL_MEMORY_IGNORED);
     }
     let resources: LinuxResources = serde_path_to_error::deserialize(&v)
         .map_err(|e| ContainerError::Usage(format!("resources: {}: {}", e.path(), e.inner())))?;
@@ -216,7 +235,12 @@ mod tests {
         assert_eq!(parse_bytes("m", "1g").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("m", "4096").unwrap(), 4096);
         assert_eq!(parse_bytes("m", "-1").unwrap(), -1);
-        assert!(parse_bytes("m", "lots").is_err());
+        assert_eq!(parse_bytes("m", "1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("m", "64 kb").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("m", "7b").unwrap(), 7);
+        for bad in ["lots", "-2", "1x", "", "m", "1 2"] {
+            assert!(parse_bytes("m", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

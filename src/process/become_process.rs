@@ -47,10 +47,12 @@ pub fn become_process(
     chan: &Channel,
     preserve_fds: i32,
 ) -> Result<Program, InitError> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    // Like runc: HOME from the container's /etc/passwd when the config doesn't set it.
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", setup::home_dir(process.user().uid())));
+    let mut env = dedup_env(process.env().as_deref().unwrap_or(&[]));
+    // Like runc: HOME from the container's /etc/passwd when the config leaves it unset or empty.
+    match env.iter_mut().find(|e| e.starts_with("HOME=")) {
+        Some(h) if h.len() > "HOME=".len() => {}
+        Some(h) => *h = format!("HOME={}", setup::home_dir(process.user().uid())),
+        None => env.push(format!("HOME={}", setup::home_dir(process.user().uid()))),
     }
     let args = process
         .args()
@@ -120,6 +122,23 @@ pub fn become_process(
     })
 }
 
+/// One entry per name, the last value winning in the place of the first: what runc's init
+/// makes of the list by setting each entry in turn (so `exec --env PATH=...` replaces PATH).
+fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env {
+        let name = e.split('=').next().unwrap_or_default();
+        match out
+            .iter_mut()
+            .find(|o| o.split('=').next().unwrap_or_default() == name)
+        {
+            Some(o) => o.clone_from(e),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
 fn cstring(b: &[u8]) -> Result<CString, InitError> {
     CString::new(b).map_err(|_| InitError::Config("process: a string contains a NUL byte".into()))
 }
@@ -140,4 +159,18 @@ fn check_cwd_inside_root(cwd: &Path) -> Result<(), InitError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keeps_one_entry_per_name() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            dedup_env(&v(&["PATH=/a", "A=1", "PATH=/b", "B=", "A=2=3"])),
+            v(&["PATH=/b", "A=2=3", "B="])
+        );
+    }
 }

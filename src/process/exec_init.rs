@@ -26,6 +26,7 @@ pub struct ExecConfig<'a> {
 
 /// Never returns: execs the program or reports the error to rt and exits.
 pub fn run(cfg: &ExecConfig, chan: &Channel) -> ! {
+    crate::logging::enter_container_child();
     let err = match exec(cfg, chan) {
         Ok(never) => match never {},
         Err(e) => e,

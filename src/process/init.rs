@@ -89,6 +89,8 @@ enum Never {}
 fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result<Never, InitError> {
     let spec = cfg.spec;
     let plan = cfg.plan;
+    // From here on stderr is the container's: warnings go only to --log.
+    crate::logging::enter_container_child();
     let process = spec
         .process()
         .as_ref()

@@ -160,7 +160,10 @@ fn make_node(ctx: &RootfsContext, dirs: &mut Dirs, n: &Node) -> Result<(), Rootf
         )
         .map_err(sys("bind device", &n.path));
     }
-    let dev = libc::makedev(n.major as u32, n.minor as u32);
+    // The kernel's mknod takes a 32-bit dev (12 bits of major, 20 of minor): numbers too large
+    // for it (a negative major from the config) are cut to it, as the syscall does for runc;
+    // glibc would refuse them with EINVAL instead.
+    let dev = libc::makedev(n.major as u32, n.minor as u32) & 0xffff_ffff;
     // SAFETY: mknodat/fchownat/fchmodat on a live dir fd (held by `dirs`) with a
     // NUL-terminated name.
     let rc = unsafe { libc::mknodat(dir, name.as_ptr(), n.kind | n.mode, dev) };

@@ -1086,3 +1086,33 @@ pub fn mount_opts(line: &str) -> (Vec<String>, Vec<String>) {
         .collect();
     (per, sup)
 }
+
+/// Poll `f` until it is true (panics after 20 s with `what`).
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A file's content, trimmed (panics if unreadable).
+pub fn read_trim(p: impl AsRef<Path>) -> String {
+    let p = p.as_ref();
+    fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// The container's cgroup file: `v1` of controller `ctrl` on a v1 or hybrid host, else `v2`
+/// in its cgroup v2 directory. None when this host has neither.
+pub fn cgroup_file(c: &Container, ctrl: &str, v1: &str, v2: &str) -> Option<PathBuf> {
+    let name = c.bundle.cgroup_name()?;
+    let v1_dir = Path::new("/sys/fs/cgroup").join(ctrl);
+    if v1_dir.join("cgroup.procs").exists() {
+        return Some(v1_dir.join(&name).join(v1));
+    }
+    let p = Path::new("/sys/fs/cgroup").join(&name).join(v2);
+    p.exists().then_some(p)
+}
