@@ -66,9 +66,15 @@ fn rt_main() {
     let parsed = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            // --help and usage errors: clap prints; usage errors exit non-zero.
+            // --help and usage errors: clap prints; usage errors exit non-zero, an unknown
+            // command with 3 as runc's CLI library does.
             let _ = e.print();
-            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+            let code = match e.kind() {
+                clap::error::ErrorKind::InvalidSubcommand => 3,
+                _ if e.use_stderr() => 1,
+                _ => 0,
+            };
+            std::process::exit(code);
         }
     };
     if parsed.version {

@@ -438,3 +438,15 @@ fn check_lists_every_problem_past_type_and_enum_errors() {
         assert!(o.stdout.contains(want), "missing {want:?}: {o}");
     }
 }
+
+/// An unknown command exits 3 (runc's CLI library), naming the command, and makes nothing.
+#[test]
+fn unknown_command_exits_3() {
+    let root = TempDir::new("argv-root");
+    let scratch = TempDir::new("argv-scratch");
+    let r = root.path().to_string_lossy().into_owned();
+    let o = rt_raw(&["--root", &r, "bogusverb"], None, scratch.path());
+    assert_eq!(o.code, Some(3), "{o}");
+    assert!(o.stderr.contains("bogusverb"), "{o}");
+    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+}
