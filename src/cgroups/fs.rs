@@ -52,7 +52,10 @@ impl CgroupFs {
         let root = PathBuf::from(DEFAULT_ROOT);
         let mode = detect_mode(&root)?;
         let own = read_string(Path::new("/proc/self/cgroup"))?;
-        let mountinfo = read_sized(Path::new("/proc/self/mountinfo"), 16 * 1024)?;
+        let mountinfo = crate::procfs::read_mountinfo().map_err(|source| CgroupError::Read {
+            path: PathBuf::from("/proc/self/mountinfo"),
+            source,
+        })?;
         let hierarchies = if mode == CgroupMode::V2 {
             Vec::new()
         } else {
@@ -168,21 +171,12 @@ pub fn detect_mode(root: &Path) -> Result<CgroupMode> {
 /// The cgroup v1 mounts below `root` from /proc/self/mountinfo text.
 pub fn hierarchies_from_mountinfo(root: &Path, mountinfo: &str) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
-    for line in mountinfo.lines() {
-        // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let lf: Vec<&str> = left.split(' ').collect();
-        let rf: Vec<&str> = right.split(' ').collect();
-        if lf.len() < 5 || rf.len() < 3 || rf[0] != "cgroup" {
+    for m in crate::procfs::mountinfo(mountinfo) {
+        if m.fstype != "cgroup" || !m.mount_point.starts_with(root) {
             continue;
         }
-        let mnt = PathBuf::from(unescape_mountinfo(lf[4]));
-        if !mnt.starts_with(root) {
-            continue;
-        }
-        let controllers: Vec<String> = rf[2]
+        let controllers: Vec<String> = m
+            .super_options
             .split(',')
             .filter(|o| {
                 !matches!(
@@ -195,27 +189,16 @@ pub fn hierarchies_from_mountinfo(root: &Path, mountinfo: &str) -> Vec<Hierarchy
         if controllers.is_empty()
             || out
                 .iter()
-                .any(|h| h.mountpoint.as_os_str() == mnt.as_os_str())
+                .any(|h| h.mountpoint.as_os_str() == m.mount_point.as_os_str())
         {
             continue;
         }
         out.push(Hierarchy {
             controllers,
-            mountpoint: mnt,
+            mountpoint: m.mount_point,
         });
     }
     out
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    // Nearly every mountpoint has no escapes: one copy instead of four `replace`s.
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 /// Lexically clean `p` like runc's CleanPath: `..` never escapes the start.
@@ -254,11 +237,7 @@ pub fn join_cgroup(base: &Path, inner: &Path) -> PathBuf {
 
 /// A cgroup (or /proc) file: most are a line, the largest (memory.stat) a few KiB.
 pub fn read_string(path: &Path) -> Result<String> {
-    read_sized(path, 4096)
-}
-
-fn read_sized(path: &Path, first: usize) -> Result<String> {
-    crate::procfs::read_to_string(path, first).map_err(|source| CgroupError::Read {
+    crate::procfs::read_to_string(path, 4096).map_err(|source| CgroupError::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -438,12 +417,16 @@ mod tests {
         let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:1 - cgroup cgroup rw,cpu,cpuacct\n\
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n\
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n\
+42 31 0:39 / /sys/fs/cgroup/cpu\\040set rw - cgroup cgroup rw,cpuset,cpuset_v2_mode\n\
+43 23 0:39 / /dev/cpuset rw - cgroup cgroup rw,cpuset,cpuset_v2_mode\n";
         let h = hierarchies_from_mountinfo(Path::new("/sys/fs/cgroup"), mi);
-        assert_eq!(h.len(), 2);
+        assert_eq!(h.len(), 3);
         assert_eq!(h[0].controllers, vec!["cpu", "cpuacct"]);
         assert_eq!(h[0].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(h[1].controllers, vec!["name=systemd"]);
+        assert_eq!(h[2].controllers, vec!["cpuset"]);
+        assert_eq!(h[2].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu set"));
     }
 
     #[test]
