@@ -28,6 +28,8 @@ pub struct Hierarchy {
     /// Controllers bound to it (`cpu`, `cpuacct`, `name=systemd`, ...).
     pub controllers: Vec<String>,
     pub mountpoint: PathBuf,
+    /// The cgroup shown at `mountpoint`: `/` unless only a subtree was mounted there.
+    pub root: PathBuf,
 }
 
 /// The cgroup filesystem(s) of the host, or a fake one for tests.
@@ -52,16 +54,24 @@ impl CgroupFs {
         let root = PathBuf::from(DEFAULT_ROOT);
         let mode = detect_mode(&root)?;
         let own = read_string(Path::new("/proc/self/cgroup"))?;
-        let mountinfo = crate::procfs::read_mountinfo().map_err(|source| CgroupError::Read {
-            path: PathBuf::from("/proc/self/mountinfo"),
-            source,
-        })?;
-        let hierarchies = if mode == CgroupMode::V2 {
-            Vec::new()
-        } else {
-            hierarchies_from_mountinfo(&root, &mountinfo)
+        let mountinfo = match mode {
+            CgroupMode::V2 => String::new(),
+            _ => crate::procfs::read_mountinfo().map_err(|source| CgroupError::Read {
+                path: PathBuf::from("/proc/self/mountinfo"),
+                source,
+            })?,
         };
-        Ok(Self::build(root, mode, hierarchies, own))
+        Ok(Self::from_mountinfo(root, mode, &mountinfo, own))
+    }
+
+    /// The layout at `root` in `mode`, with the v1 hierarchies below `root` in `mountinfo`
+    /// and rt's own cgroups from `own_cgroup` (/proc/self/cgroup).
+    pub fn from_mountinfo(root: PathBuf, mode: CgroupMode, mountinfo: &str, own: String) -> Self {
+        let hierarchies = match mode {
+            CgroupMode::V2 => Vec::new(),
+            _ => hierarchies_from_mountinfo(&root, mountinfo),
+        };
+        Self::build(root, mode, hierarchies, own)
     }
 
     /// A layout rooted at `root` (e.g. a temp dir) with the given mode; v1
@@ -96,6 +106,7 @@ impl CgroupFs {
                 hierarchies.push(Hierarchy {
                     controllers,
                     mountpoint: root.join(&n),
+                    root: PathBuf::from("/"),
                 });
             }
         }
@@ -150,6 +161,13 @@ impl CgroupFs {
         }
         None
     }
+
+    /// rt's own cgroup directory in the v1 hierarchy `h`.
+    pub fn own_dir(&self, h: &Hierarchy) -> PathBuf {
+        let own = h.controllers.iter().find_map(|c| self.own_path(c));
+        let own = Path::new(own.as_deref().unwrap_or("/"));
+        join_cgroup(&h.mountpoint, own.strip_prefix(&h.root).unwrap_or(own))
+    }
 }
 
 /// v1 / hybrid / v2 from the filesystem types of `root` and `root/unified`.
@@ -196,6 +214,7 @@ pub fn hierarchies_from_mountinfo(root: &Path, mountinfo: &str) -> Vec<Hierarchy
         out.push(Hierarchy {
             controllers,
             mountpoint: m.mount_point,
+            root: m.root,
         });
     }
     out

@@ -16,7 +16,7 @@ use super::fs::{
     CgroupFs, CgroupMode, Hierarchy, clean_path, join_cgroup, mkdir_all, parse_flat_keyed,
     read_string, read_trimmed, write_file, write_in,
 };
-use super::{CgroupError, Manager, Result, bpf, errmsg, stats, v1, v2};
+use super::{CgroupError, CgroupMount, Manager, Result, bpf, errmsg, stats, v1, v2};
 
 /// The v1 controllers whose hierarchies get a directory for every container.
 const V1_CONTROLLERS: &[&str] = &[
@@ -730,6 +730,31 @@ impl Manager for FsManager {
         self.dirs().iter().any(|d| d.exists())
     }
 
+    fn cgroup_mount(&self) -> CgroupMount {
+        if let (CgroupMode::V2, Some(u)) = (self.fs.mode, &self.unified) {
+            return CgroupMount::V2(u.clone());
+        }
+        let mut binds = Vec::new();
+        for h in &self.fs.hierarchies {
+            let Some(name) = h.mountpoint.file_name() else {
+                continue;
+            };
+            let dir = self
+                .v1
+                .iter()
+                .find(|(m, _)| m.mountpoint.as_os_str() == h.mountpoint.as_os_str())
+                .map_or_else(|| self.fs.own_dir(h), |(_, d)| d.clone());
+            binds.push((name.to_os_string(), dir));
+        }
+        if let (Some(name), Some(dir)) = (
+            self.fs.unified.as_deref().and_then(Path::file_name),
+            &self.unified,
+        ) {
+            binds.push((name.to_os_string(), dir.clone()));
+        }
+        CgroupMount::Tmpfs(binds)
+    }
+
     fn oom_kill_count(&self) -> Result<u64> {
         let (file, dir) = match (self.fs.mode, self.v1_dir("memory"), &self.unified) {
             (CgroupMode::V2, _, Some(u)) => ("memory.events", u.as_path()),
@@ -952,6 +977,36 @@ mod tests {
             m.unified_dir(),
             Some(t2.path().join("user.slice/rel").as_path())
         );
+    }
+
+    /// The container's cgroup mount binds its own cgroup in each hierarchy, whatever the
+    /// hierarchy's mount options (cpuset_v2_mode once made rt bind the host's root cpuset
+    /// cgroup) or the escapes in its mount point; rt's own where rt makes none (name=foo, mounted
+    /// from a subtree).
+    #[test]
+    fn cgroup_mount_shows_the_container_its_own_cgroups() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n\
+                  32 31 0:29 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset,cpuset_v2_mode\n\
+                  33 31 0:30 / /sys/fs/cgroup/cpu\\040acct rw - cgroup cgroup rw,cpuacct\n\
+                  34 31 0:31 /sub /sys/fs/cgroup/foo rw - cgroup cgroup rw,name=foo\n\
+                  35 31 0:32 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let own = "4:name=foo:/sub/rt\n3:cpuacct:/rt\n2:cpuset:/\n0::/rt\n".to_string();
+        let root = PathBuf::from("/sys/fs/cgroup");
+        let fs = CgroupFs::from_mountinfo(root.clone(), CgroupMode::Hybrid, mi, own.clone());
+        let m = FsManager::new(fs, Some(Path::new("/ctr")), "x", None).unwrap();
+        let bind = |name: &str, dir: &str| (name.into(), root.join(dir));
+        assert_eq!(
+            m.cgroup_mount(),
+            CgroupMount::Tmpfs(vec![
+                bind("cpuset", "cpuset/ctr"),
+                bind("cpu acct", "cpu acct/ctr"),
+                bind("foo", "foo/rt"),
+                bind("unified", "unified/ctr"),
+            ])
+        );
+        let fs = CgroupFs::from_mountinfo(root.clone(), CgroupMode::V2, "", own);
+        let m = FsManager::new(fs, Some(Path::new("/ctr")), "x", None).unwrap();
+        assert_eq!(m.cgroup_mount(), CgroupMount::V2(root.join("ctr")));
     }
 
     #[test]

@@ -103,6 +103,21 @@ pub trait Manager {
     /// How many times the OOM killer killed a process in this cgroup
     /// (v2 `memory.events` oom_kill, v1 `memory.oom_control` oom_kill).
     fn oom_kill_count(&self) -> Result<u64>;
+    /// What the container's own cgroup filesystem mount shows.
+    fn cgroup_mount(&self) -> CgroupMount;
+}
+
+/// What a `cgroup` mount of config.json shows the container (rootfs/mounts.rs): its own cgroup
+/// in each hierarchy. rt works it out before clone, from the layout the manager uses: init would
+/// read its cgroup paths relative to its cgroup namespace, and the hierarchies' roots with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupMount {
+    /// cgroup v2 alone: a cgroup2 mount, or where the kernel refuses one, a bind of this
+    /// directory (the container's cgroup).
+    V2(PathBuf),
+    /// v1 or hybrid: a tmpfs holding, under each hierarchy's name, a bind of its directory
+    /// (the container's cgroup, or rt's own in a hierarchy rt does not manage).
+    Tmpfs(Vec<(std::ffi::OsString, PathBuf)>),
 }
 
 /// A manager for a new container (does not touch the filesystem until `create`).
