@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,13 +40,6 @@ const V1_CONTROLLERS: &[&str] = &[
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long destroy retries rmdir on EBUSY.
 const RMDIR_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// An OOM notification registration (v1): read 8 bytes from `eventfd`.
-pub struct OomEventFd {
-    pub eventfd: OwnedFd,
-    /// memory.oom_control, kept open while the registration is used.
-    _control: fs::File,
-}
 
 /// A cgroup managed through the cgroup filesystem (runc's "cgroupfs" driver).
 pub struct FsManager {
@@ -171,41 +164,6 @@ impl FsManager {
     /// The container's directory in the cgroup2 hierarchy.
     pub fn unified_dir(&self) -> Option<&Path> {
         self.unified.as_deref()
-    }
-
-    /// v1 only: an eventfd that becomes readable (an 8-byte counter) each
-    /// time the cgroup hits OOM, registered on memory.oom_control through
-    /// cgroup.event_control.  On v2 watch `memory.events` (see
-    /// [`Manager::oom_kill_count`]) instead.
-    pub fn oom_eventfd(&self) -> Result<OomEventFd> {
-        let dir = self
-            .v1_dir("memory")
-            .ok_or_else(|| CgroupError::ControllerNotAvailable("memory".into()))?;
-        let ctl_path = dir.join("memory.oom_control");
-        let control = fs::File::open(&ctl_path).map_err(|source| CgroupError::Open {
-            path: ctl_path,
-            source,
-        })?;
-        // SAFETY: eventfd(2) takes no pointers; a non-negative result is a
-        // new descriptor that nothing else owns.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if efd < 0 {
-            return Err(CgroupError::Other(format!(
-                "eventfd: {}",
-                errmsg(&std::io::Error::last_os_error())
-            )));
-        }
-        // SAFETY: `efd` was just returned by eventfd(2) and is owned by no one else.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
-        write_in(
-            dir,
-            "cgroup.event_control",
-            &format!("{} {}", eventfd.as_raw_fd(), control.as_raw_fd()),
-        )?;
-        Ok(OomEventFd {
-            eventfd,
-            _control: control,
-        })
     }
 
     fn v1_map(&self) -> v1::Dirs {
@@ -1643,7 +1601,6 @@ mod host_tests {
             let s = m.stats()?;
             assert_eq!(s["pids"]["current"], 1, "{s}");
             if m.v1_dir("memory").is_some() {
-                let _oom = m.oom_eventfd()?;
                 assert_eq!(m.oom_kill_count()?, 0);
             }
             m.kill_all(libc::SIGKILL)?;

@@ -18,7 +18,7 @@ mod v1;
 mod v2;
 
 pub use fs::{CgroupFs, CgroupMode, DEFAULT_ROOT};
-pub use manager::{FsManager, OomEventFd};
+pub use manager::FsManager;
 pub use v1::{DEFAULT_DEVICE_RULES, device_rule_string};
 pub use v2::{blkio_weight_to_io_weight, cpu_shares_to_weight};
 
