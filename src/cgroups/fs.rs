@@ -74,52 +74,6 @@ impl CgroupFs {
         Self::build(root, mode, hierarchies, own)
     }
 
-    /// A layout rooted at `root` (e.g. a temp dir) with the given mode; v1
-    /// hierarchies are the sub-directories of `root` (directory `a,b` holds
-    /// controllers a and b, `systemd` is `name=systemd`, `unified` is skipped).
-    /// No eBPF device filter is attached on such a tree.
-    pub fn from_layout(root: &Path, mode: CgroupMode, own_cgroup: &str) -> Result<Self> {
-        let mut hierarchies = Vec::new();
-        if mode != CgroupMode::V2 {
-            let rd = fs::read_dir(root).map_err(|source| CgroupError::Read {
-                path: root.to_path_buf(),
-                source,
-            })?;
-            let mut names: Vec<String> = rd
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n != "unified")
-                .collect();
-            names.sort();
-            for n in names {
-                let controllers = n
-                    .split(',')
-                    .map(|c| {
-                        if c == "systemd" {
-                            "name=systemd".to_string()
-                        } else {
-                            c.to_string()
-                        }
-                    })
-                    .collect();
-                hierarchies.push(Hierarchy {
-                    controllers,
-                    mountpoint: root.join(&n),
-                    root: PathBuf::from("/"),
-                });
-            }
-        }
-        let mut fs = Self::build(
-            root.to_path_buf(),
-            mode,
-            hierarchies,
-            own_cgroup.to_string(),
-        );
-        fs.device_filter = false;
-        Ok(fs)
-    }
-
     fn build(root: PathBuf, mode: CgroupMode, hierarchies: Vec<Hierarchy>, own: String) -> Self {
         let unified = match mode {
             CgroupMode::V1 => None,
@@ -403,73 +357,5 @@ pub(crate) mod testutil {
     /// All (path, value) writes so far on this thread.
     pub fn all_writes() -> Vec<(PathBuf, String)> {
         WRITES.with(|w| w.borrow().clone())
-    }
-
-    pub use crate::testutil::TempDir;
-
-    /// Create `dir/name` for each (name, content).
-    pub fn touch(dir: &Path, files: &[(&str, &str)]) {
-        fs::create_dir_all(dir).unwrap();
-        for (n, c) in files {
-            fs::write(dir.join(n), c).unwrap();
-        }
-    }
-
-    pub fn read(p: &Path) -> String {
-        fs::read_to_string(p).unwrap()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_path_never_escapes() {
-        assert_eq!(clean_path(Path::new("/a/../../b")), PathBuf::from("/b"));
-        assert_eq!(clean_path(Path::new("../x/./y")), PathBuf::from("x/y"));
-        assert_eq!(clean_path(Path::new("/a//b/")), PathBuf::from("/a/b"));
-    }
-
-    #[test]
-    fn mountinfo_parsing() {
-        let mi = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:1 - cgroup cgroup rw,cpu,cpuacct\n\
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n\
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n\
-42 31 0:39 / /sys/fs/cgroup/cpu\\040set rw - cgroup cgroup rw,cpuset,cpuset_v2_mode\n\
-43 23 0:39 / /dev/cpuset rw - cgroup cgroup rw,cpuset,cpuset_v2_mode\n";
-        let h = hierarchies_from_mountinfo(Path::new("/sys/fs/cgroup"), mi);
-        assert_eq!(h.len(), 3);
-        assert_eq!(h[0].controllers, vec!["cpu", "cpuacct"]);
-        assert_eq!(h[0].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
-        assert_eq!(h[1].controllers, vec!["name=systemd"]);
-        assert_eq!(h[2].controllers, vec!["cpuset"]);
-        assert_eq!(h[2].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu set"));
-    }
-
-    #[test]
-    fn own_cgroup_lookup() {
-        let t = testutil::TempDir::new("cgroups");
-        let fs = CgroupFs::from_layout(
-            t.path(),
-            CgroupMode::V2,
-            "4:memory:/process_api/x\n3:cpu,cpuacct:/c\n0::/user.slice/s\n",
-        )
-        .unwrap();
-        assert_eq!(fs.own_path("memory").as_deref(), Some("/process_api/x"));
-        assert_eq!(fs.own_path("cpuacct").as_deref(), Some("/c"));
-        assert_eq!(fs.own_path("").as_deref(), Some("/user.slice/s"));
-        assert_eq!(fs.own_path("pids"), None);
-    }
-
-    #[test]
-    fn real_host_detection_does_not_fail() {
-        if Path::new(DEFAULT_ROOT).exists() {
-            let fs = CgroupFs::detect().unwrap();
-            if fs.mode != CgroupMode::V2 {
-                assert!(!fs.hierarchies.is_empty());
-            }
-        }
     }
 }

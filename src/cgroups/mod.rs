@@ -14,6 +14,8 @@ mod bpf;
 mod fs;
 mod manager;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod v1;
 mod v2;
 
