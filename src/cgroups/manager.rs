@@ -12,10 +12,8 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
-use super::fs::{
-    CgroupFs, CgroupMode, Hierarchy, clean_path, join_cgroup, mkdir_all, parse_flat_keyed,
-    read_string, read_trimmed, write_file, write_in,
-};
+use super::fs::{mkdir_all, parse_flat_keyed, read_string, read_trimmed, write_file, write_in};
+use super::host::{CgroupFs, CgroupMode, Hierarchy, clean_path, join_cgroup};
 use super::{CgroupError, CgroupMount, Manager, Result, bpf, errmsg, stats, v1, v2};
 
 /// The v1 controllers whose hierarchies get a directory for every container.

@@ -12,6 +12,7 @@ use oci_spec::runtime::LinuxResources;
 
 mod bpf;
 mod fs;
+mod host;
 mod manager;
 mod stats;
 #[cfg(test)]
@@ -19,7 +20,7 @@ mod tests;
 mod v1;
 mod v2;
 
-pub use fs::{CgroupFs, CgroupMode, DEFAULT_ROOT};
+pub use host::{CgroupFs, CgroupMode, DEFAULT_ROOT};
 pub use manager::FsManager;
 pub use v1::{DEFAULT_DEVICE_RULES, device_rule_string};
 pub use v2::{blkio_weight_to_io_weight, cpu_shares_to_weight};

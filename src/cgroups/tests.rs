@@ -8,7 +8,8 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::json;
 
 use super::fs::testutil::{all_writes, writes_to};
-use super::fs::{clean_path, hierarchies_from_mountinfo, write_file};
+use super::fs::write_file;
+use super::host::{clean_path, hierarchies_from_mountinfo};
 use super::{CgroupFs, CgroupMode, CgroupMount, DEFAULT_ROOT, FsManager, Manager, v2};
 use crate::testutil::TempDir;
 
@@ -919,7 +920,8 @@ fn v1_limit_without_its_controller_fails_before_mkdir() {
 /// and remove their own uniquely named cgroups only.  Run with `--ignored`.
 mod host {
     use super::*;
-    use crate::cgroups::fs::{join_cgroup, read_string, read_trimmed};
+    use crate::cgroups::fs::{read_string, read_trimmed};
+    use crate::cgroups::host::join_cgroup;
     use crate::cgroups::{Result, bpf, manager::open_dir};
     use std::process::Command;
 
