@@ -1,5 +1,6 @@
 //! The cgroupfs manager for v1, hybrid and v2 hosts.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -14,7 +15,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::fs::{mkdir_all, parse_flat_keyed, read_string, read_trimmed, write_file, write_in};
 use super::host::{CgroupFs, CgroupMode, Hierarchy, clean_path, join_cgroup};
-use super::{CgroupError, CgroupMount, Manager, Result, bpf, errmsg, stats, v1, v2};
+use super::{CgroupError, CgroupMount, Manager, Placement, Result, bpf, errmsg, stats, v1, v2};
 
 /// The v1 controllers whose hierarchies get a directory for every container.
 const V1_CONTROLLERS: &[&str] = &[
@@ -587,6 +588,41 @@ impl Manager for FsManager {
             write_in(&d, "cgroup.procs", &v)?;
         }
         Ok(())
+    }
+
+    fn exec_placement(&self, subs: &BTreeMap<String, PathBuf>) -> Result<Placement<'_>> {
+        if subs.is_empty() {
+            return Ok(Placement {
+                clone_into: self.clone_into_fd(),
+                dirs: self.dirs(),
+            });
+        }
+        let mut dirs = self.dirs();
+        for (ctrl, sub) in subs {
+            if ctrl.is_empty() {
+                dirs = dirs.iter().map(|d| d.join(sub)).collect();
+                continue;
+            }
+            let base = match ctrl.as_str() {
+                "unified" => self.unified_dir(),
+                c => self.v1_dir(c),
+            }
+            .ok_or_else(|| CgroupError::SubCgroupController(ctrl.clone()))?
+            .to_path_buf();
+            for d in dirs.iter_mut() {
+                if *d == base {
+                    *d = base.join(sub);
+                }
+            }
+        }
+        if let Some(d) = dirs.iter().find(|d| !d.is_dir()) {
+            return Err(CgroupError::SubCgroupMissing(d.clone()));
+        }
+        // A sub-cgroup is written by hand: CLONE_INTO_CGROUP only for the container's own.
+        Ok(Placement {
+            clone_into: None,
+            dirs,
+        })
     }
 
     fn apply(&self, resources: &LinuxResources) -> Result<()> {

@@ -4,6 +4,7 @@
 //! container) or [`load_manager`] (existing container, from state.json).
 //! The systemd driver is not supported.
 
+use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -67,6 +68,12 @@ pub enum CgroupError {
     UnexpectedlyFrozen(PathBuf),
     #[error("systemd cgroup driver is not supported")]
     SystemdNotSupported,
+    /// `exec --cgroup` names a controller the container's cgroup is not in.
+    #[error("--cgroup: controller {0} is not in use")]
+    SubCgroupController(String),
+    /// `exec --cgroup` names a sub-cgroup that does not exist.
+    #[error("--cgroup: {} does not exist", .0.display())]
+    SubCgroupMissing(PathBuf),
     #[error("{0}")]
     Other(String),
 }
@@ -91,6 +98,9 @@ pub trait Manager {
     fn clone_into_fd(&self) -> Option<BorrowedFd<'_>>;
     /// Move `pid` into the cgroup in every hierarchy (idempotent).
     fn add_task(&self, pid: i32) -> Result<()>;
+    /// Where `exec` puts its process: the container's cgroup or, for `exec --cgroup`, the
+    /// existing sub-cgroups `subs` names (controller, "" for every one, to a relative path).
+    fn exec_placement(&self, subs: &BTreeMap<String, PathBuf>) -> Result<Placement<'_>>;
     fn apply(&self, resources: &LinuxResources) -> Result<()>;
     fn freeze(&self) -> Result<()>;
     fn thaw(&self) -> Result<()>;
@@ -108,6 +118,25 @@ pub trait Manager {
     fn oom_kill_count(&self) -> Result<u64>;
     /// What the container's own cgroup filesystem mount shows.
     fn cgroup_mount(&self) -> CgroupMount;
+}
+
+/// Where a new process of the container goes: see [`Manager::exec_placement`].
+pub struct Placement<'a> {
+    /// The container's v2 cgroup for clone3(CLONE_INTO_CGROUP), when the process goes there.
+    pub clone_into: Option<BorrowedFd<'a>>,
+    /// The cgroups whose cgroup.procs get the process when clone3 did not place it.
+    dirs: Vec<PathBuf>,
+}
+
+impl Placement<'_> {
+    /// Move `pid` into its cgroups.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for d in &self.dirs {
+            fs::write_in(d, "cgroup.procs", &pid)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a `cgroup` mount of config.json shows the container (rootfs/mounts.rs): its own cgroup

@@ -916,6 +916,54 @@ fn v1_limit_without_its_controller_fails_before_mkdir() {
     assert_eq!(t.read("net_cls,net_prio/test/net_cls.classid"), "7");
 }
 
+/// `exec --cgroup`: the named controllers' cgroups (all for "") replaced by existing
+/// sub-cgroups of the container's; a v2 process is cloned into the container's own cgroup only.
+#[test]
+fn exec_placement_in_sub_cgroups() {
+    let subs = |v: &[(&str, &str)]| -> std::collections::BTreeMap<String, PathBuf> {
+        v.iter().map(|(c, p)| (c.to_string(), p.into())).collect()
+    };
+    let t = Fake::new(CgroupMode::Hybrid)
+        .cgroup("test")
+        .cgroup("test/s")
+        .without("cpuacct");
+    let m = t.manager(Some("/test"), None);
+    let p = m
+        .exec_placement(&subs(&[("pids", "s"), ("unified", "s")]))
+        .unwrap();
+    assert!(p.clone_into.is_none());
+    p.add(42).unwrap();
+    for d in ["pids/test/s", "unified/test/s", "memory/test"] {
+        assert_eq!(t.read(&format!("{d}/cgroup.procs")), "42", "{d}");
+    }
+    assert_eq!(t.read("pids/test/cgroup.procs"), "");
+    m.exec_placement(&subs(&[("", "s")]))
+        .unwrap()
+        .add(43)
+        .unwrap();
+    assert_eq!(t.read("memory/test/s/cgroup.procs"), "43");
+    assert_eq!(t.read("unified/test/s/cgroup.procs"), "43");
+    let e = |v: &[(&str, &str)]| m.exec_placement(&subs(v)).err().unwrap().to_string();
+    assert_eq!(
+        e(&[("cpuacct", "s")]),
+        "--cgroup: controller cpuacct is not in use"
+    );
+    assert_eq!(
+        e(&[("pids", "nope")]),
+        format!(
+            "--cgroup: {} does not exist",
+            t.path().join("pids/test/nope").display()
+        )
+    );
+
+    let (t, mut m) = v2_host(None);
+    m.create().unwrap();
+    let p = m.exec_placement(&subs(&[])).unwrap();
+    assert!(p.clone_into.is_some());
+    p.add(44).unwrap();
+    assert_eq!(t.read("test/cgroup.procs"), "44");
+}
+
 /// Checks on the real host (root, cgroup v1 or hybrid or v2).  They create
 /// and remove their own uniquely named cgroups only.  Run with `--ignored`.
 mod host {
