@@ -318,7 +318,10 @@ fn path_defaults_to_slash_id_and_is_cleaned() {
     let fs = t.fs("0::/\n");
     let m = FsManager::new(fs.clone(), None, "abc", None).unwrap();
     assert_eq!(m.path(), Path::new("/abc"));
-    assert_eq!(m.unified_dir(), Some(t.path().join("abc").as_path()));
+    assert_eq!(
+        m.layout().unified_dir(),
+        Some(t.path().join("abc").as_path())
+    );
     let m = FsManager::new(fs.clone(), Some(Path::new("/a/../../b")), "x", None).unwrap();
     assert_eq!(m.path(), Path::new("/b"));
     assert!(FsManager::new(fs, Some(Path::new("/")), "x", None).is_err());
@@ -331,11 +334,11 @@ fn relative_path_follows_runc() {
     let fs = t.fs(own);
     let m = FsManager::new(fs, Some(Path::new("rel/c")), "x", None).unwrap();
     assert_eq!(
-        m.v1_dir("memory"),
+        m.layout().v1_dir("memory"),
         Some(t.path().join("memory/process_api/h/rel/c").as_path())
     );
     assert_eq!(
-        m.v1_dir("pids"),
+        m.layout().v1_dir("pids"),
         Some(t.path().join("pids/rel/c").as_path())
     );
     // v2: relative to the parent of rt's own cgroup.
@@ -343,7 +346,7 @@ fn relative_path_follows_runc() {
     let fs = t2.fs(own);
     let m = FsManager::new(fs, Some(Path::new("rel")), "x", None).unwrap();
     assert_eq!(
-        m.unified_dir(),
+        m.layout().unified_dir(),
         Some(t2.path().join("user.slice/rel").as_path())
     );
 }
@@ -644,7 +647,7 @@ fn v1_add_task_freeze_pids_stats_destroy() {
     assert!(s["hugetlb"]["2MB"].is_object());
 
     // destroy: a real cgroupfs ignores control files in rmdir; the fake needs them gone.
-    for d in m.dirs() {
+    for d in m.layout().dirs() {
         for e in fs::read_dir(&d).unwrap() {
             fs::remove_file(e.unwrap().path()).unwrap();
         }
@@ -1000,22 +1003,22 @@ mod host {
         let res = (|| -> Result<()> {
             m.add_task(pid)?;
             assert_eq!(m.pids()?, vec![pid]);
-            if let Some(d) = m.v1_dir("memory") {
+            if let Some(d) = m.layout().v1_dir("memory") {
                 assert_eq!(read_trimmed(&d.join("memory.limit_in_bytes"))?, "67108864");
             }
-            if let Some(d) = m.v1_dir("pids") {
+            if let Some(d) = m.layout().v1_dir("pids") {
                 assert_eq!(read_trimmed(&d.join("pids.max"))?, "50");
             }
-            if let Some(d) = m.v1_dir("cpu") {
+            if let Some(d) = m.layout().v1_dir("cpu") {
                 assert_eq!(read_trimmed(&d.join("cpu.cfs_quota_us"))?, "50000");
             }
-            if let Some(d) = m.v1_dir("devices") {
+            if let Some(d) = m.layout().v1_dir("devices") {
                 let list = read_string(&d.join("devices.list"))?;
                 assert!(list.contains("c 1:3 rwm"), "{list}");
                 assert!(!list.contains("a *:* rwm"), "{list}");
             }
-            if m.mode() == CgroupMode::V2 {
-                let d = m.unified_dir().unwrap();
+            if m.layout().mode() == CgroupMode::V2 {
+                let d = m.layout().unified_dir().unwrap();
                 assert_eq!(read_trimmed(&d.join("memory.max"))?, "67108864");
                 assert_eq!(read_trimmed(&d.join("cpu.max"))?, "50000 100000");
             }
@@ -1025,7 +1028,7 @@ mod host {
             assert!(!m.is_frozen()?);
             let s = m.stats()?;
             assert_eq!(s["pids"]["current"], 1, "{s}");
-            if m.v1_dir("memory").is_some() {
+            if m.layout().v1_dir("memory").is_some() {
                 assert_eq!(m.oom_kill_count()?, 0);
             }
             m.kill_all(libc::SIGKILL)?;
@@ -1037,7 +1040,7 @@ mod host {
         assert_eq!(status.signal(), Some(libc::SIGKILL));
         m.destroy().unwrap();
         res.unwrap();
-        for d in m.dirs() {
+        for d in m.layout().dirs() {
             assert!(!d.exists(), "{} left behind", d.display());
         }
     }
