@@ -184,11 +184,7 @@ impl Layout {
 
     /// Move `pid` into the cgroup in every hierarchy (idempotent).
     pub fn add_task(&self, pid: i32) -> Result<()> {
-        let v = pid.to_string();
-        for d in self.dirs() {
-            write_in(&d, "cgroup.procs", &v)?;
-        }
-        Ok(())
+        add_to(&self.dirs(), pid)
     }
 
     /// [`Layout::dirs`] with the controllers `subs` names replaced by their sub-cgroup (every
@@ -306,6 +302,15 @@ impl Layout {
             .map(|(_, v)| *v)
             .unwrap_or(0))
     }
+}
+
+/// Move `pid` into each of the cgroups `dirs`.
+pub(super) fn add_to(dirs: &[PathBuf], pid: i32) -> Result<()> {
+    let pid = pid.to_string();
+    for d in dirs {
+        write_in(d, "cgroup.procs", &pid)?;
+    }
+    Ok(())
 }
 
 /// Pids in `dir`'s cgroup.procs and in every descendant cgroup's.

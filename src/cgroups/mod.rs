@@ -181,11 +181,7 @@ pub struct Placement<'a> {
 impl Placement<'_> {
     /// Move `pid` into its cgroups.
     pub fn add(&self, pid: i32) -> Result<()> {
-        let pid = pid.to_string();
-        for d in &self.dirs {
-            fs::write_in(d, "cgroup.procs", &pid)?;
-        }
-        Ok(())
+        layout::add_to(&self.dirs, pid)
     }
 }
 
