@@ -1,6 +1,5 @@
 //! rt: an OCI container runtime. The binary in main.rs is a thin CLI over this library.
 pub mod cgroups;
-pub mod cgroups_mountinfo;
 pub mod check;
 pub mod cli;
 pub mod container;

@@ -1,8 +1,8 @@
 //! What rt reads from /proc about a process: its start time, to tell a live container from a
-//! recycled pid. And how rt reads /proc (and cgroupfs) files at all.
+//! recycled pid; the mount table (mountinfo). And how rt reads /proc (and cgroupfs) files at all.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The whole of a file whose size stat does not tell (procfs, cgroupfs: st_size 0), read into
 /// a buffer of `first` bytes that doubles as needed. std's read_to_string would stat it, then
@@ -59,6 +59,79 @@ fn parse_state_letter(stat: &str) -> Option<char> {
     after.split_whitespace().next()?.chars().next()
 }
 
+/// One line of /proc/<pid>/mountinfo (proc(5)): the fields rt uses, paths unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    pub id: u64,
+    pub parent: u64,
+    /// The directory of the filesystem mounted here (field 4): `/` unless a subtree was bound.
+    pub root: PathBuf,
+    pub mount_point: PathBuf,
+    pub fstype: String,
+    /// Options of the filesystem itself (the last field), e.g. `rw,cpu,cpuacct` for cgroup v1.
+    pub super_options: String,
+}
+
+/// /proc/self/mountinfo, whole: it may be tens of KiB on a busy host.
+pub fn read_mountinfo() -> std::io::Result<String> {
+    read_to_string(Path::new("/proc/self/mountinfo"), 16 * 1024)
+}
+
+/// The lines of a mountinfo text; a line that is not one is skipped.
+pub fn mountinfo(text: &str) -> impl Iterator<Item = MountInfo> + '_ {
+    text.lines().filter_map(|line| {
+        // id parent maj:min root mount_point options [optional fields...] - fstype source super
+        let (left, right) = line.split_once(" - ")?;
+        let mut l = left.split(' ');
+        let id = l.next()?.parse().ok()?;
+        let parent = l.next()?.parse().ok()?;
+        let root = unescape(l.nth(1)?);
+        let mount_point = unescape(l.next()?);
+        let mut r = right.split(' ');
+        let fstype = r.next()?.to_string();
+        let super_options = r.nth(1)?.to_string();
+        Some(MountInfo {
+            id,
+            parent,
+            root,
+            mount_point,
+            fstype,
+            super_options,
+        })
+    })
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes; a
+/// backslash not followed by three octal digits of a byte value stands for itself.
+pub fn unescape(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    if !field.contains('\\') {
+        return PathBuf::from(field);
+    }
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| {
+                u8::try_from(d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0'))).ok()
+            });
+        match (b[i], octal) {
+            (b'\\', Some(c)) => {
+                out.push(c);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +150,28 @@ mod tests {
         let (t, s) = start_time_and_state(pid).unwrap();
         assert_eq!(Some(t), start_time(pid));
         assert!(matches!(s, Some('R' | 'S')));
+    }
+
+    #[test]
+    fn mountinfo_lines_are_parsed_and_unescaped() {
+        let mi = "22 1 0:21 / /proc rw,nosuid - proc proc rw\n\
+                  30 22 0:5 /sub /a\\040b rw shared:7 master:2 - sysfs sysfs rw,x\n\
+                  bad line\n\
+                  x 1 0:1 / /y rw - tmpfs t rw\n";
+        let m: Vec<MountInfo> = mountinfo(mi).collect();
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].id, m[0].parent), (22, 1));
+        assert_eq!(m[0].fstype, "proc");
+        assert_eq!(m[1].root, Path::new("/sub"));
+        assert_eq!(m[1].mount_point, Path::new("/a b"));
+        assert_eq!(m[1].fstype, "sysfs");
+        assert_eq!(m[1].super_options, "rw,x");
+        assert_eq!(
+            unescape("/a\\040b\\011\\012\\134c"),
+            Path::new("/a b\t\n\\c")
+        );
+        // Not escapes: a value above a byte, too few digits, a non-octal digit.
+        assert_eq!(unescape("/x\\777\\0\\08"), Path::new("/x\\777\\0\\08"));
     }
 
     #[test]

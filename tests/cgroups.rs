@@ -583,6 +583,52 @@ fn limit_for_absent_v1_controller_fails_create() {
     );
 }
 
+/// The names of this host's cgroup v1 hierarchies under /sys/fs/cgroup.
+fn v1_hierarchies() -> Vec<String> {
+    mountinfo(std::process::id() as i32)
+        .lines()
+        .filter(|l| {
+            l.split_once(" - ")
+                .is_some_and(|(_, t)| t.starts_with("cgroup "))
+        })
+        .filter_map(|l| l.split_whitespace().nth(4)?.strip_prefix("/sys/fs/cgroup/"))
+        .map(String::from)
+        .collect()
+}
+
+/// The container's /sys/fs/cgroup (v1/hybrid) shows its own cgroup in every hierarchy, with a
+/// cgroup namespace as without: its init (pid 1) is in each cgroup.procs there. rt's init once
+/// read its cgroup paths after unsharing the cgroup namespace, where every path is "/", and so
+/// bound the host's root cgroup of each hierarchy into the container.
+#[test]
+fn cgroup_mount_shows_the_container_its_own_cgroups() {
+    let names = v1_hierarchies();
+    if names.is_empty() {
+        skip("no cgroup v1 hierarchy on this host");
+        return;
+    }
+    for cgroupns in [false, true] {
+        let mut b = Bundle::new();
+        if cgroupns {
+            b.namespace("cgroup", None);
+        }
+        b.sh("for d in /sys/fs/cgroup/*; do echo \"${d##*/}: $(tr '\\n' ' ' <$d/cgroup.procs)\"; done");
+        let o = Container::new(b).run();
+        o.ok();
+        let lines = o.stdout_lines();
+        for n in &names {
+            let procs = lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{n}: ")))
+                .unwrap_or_else(|| panic!("no /sys/fs/cgroup/{n} (cgroupns {cgroupns}): {o}"));
+            assert!(
+                procs.split_whitespace().any(|p| p == "1"),
+                "/sys/fs/cgroup/{n} is not the container's cgroup (cgroupns {cgroupns}): {o}"
+            );
+        }
+    }
+}
+
 // ---- pure cgroup v2 (a private mount namespace with cgroup2 on /sys/fs/cgroup)
 
 /// The host's cgroup2 hierarchy, when rt can be shown it as a pure v2 host.

@@ -26,8 +26,8 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/block/vda/dev ] && break; sleep 1; d
 
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
-# check NAME WANT GOT
-check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi; }
+# check NAME WANT GOT (false when it failed)
+check() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; return 1; fi; }
 finish() { echo "GUEST DONE"; poweroff -f; }
 
 echo "INFO kernel $(uname -r); controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
@@ -81,8 +81,8 @@ else
 fi
 
 # --- the eBPF device program: a denied block device can't be opened, /dev/zero can
-out=$($R run -b /bundles/devices dev 2>&1 | tr '\n' ' ')
-check device-filter "denied=1 zero=0 " "$out"
+out=$($R run -b /bundles/devices dev 2>/tmp/dev.err | tr '\n' ' ')
+check device-filter "denied=1 zero=0 " "$out" || echo "INFO stderr: $(tr '\n' ' ' </tmp/dev.err)"
 
 # --- OOM kill reported by events
 if $R create -b /bundles/oom oom >/tmp/oom.out 2>&1; then
@@ -107,4 +107,22 @@ if $R create -b /bundles/oom oom >/tmp/oom.out 2>&1; then
 else
     fail create-oom "$(cat /tmp/oom.out)"
 fi
+
+# --- a cgroup v1 cpuset hierarchy mounted with cpuset_v2_mode, in a private mount namespace with
+# a hybrid layout made for it: the container's /sys/fs/cgroup/cpuset must be its own cgroup, not
+# the hierarchy's root. cpuset leaves cgroup2 first (the checks above enabled it there); its
+# cgroup2 state goes away asynchronously, so the v1 mount is retried.
+rmdir /sys/fs/cgroup/rt-vm
+echo -cpuset >/sys/fs/cgroup/cgroup.subtree_control
+out=$(unshare -m --propagation private sh -c '
+    mount -t tmpfs tmpfs /sys/fs/cgroup && mkdir /sys/fs/cgroup/cpuset /sys/fs/cgroup/unified &&
+        mount -t cgroup2 none /sys/fs/cgroup/unified || exit 1
+    for _ in $(seq 1 50); do
+        mount -t cgroup -o cpuset,cpuset_v2_mode cgroup /sys/fs/cgroup/cpuset 2>/dev/null && break
+        sleep 0.2
+    done
+    grep -q " /sys/fs/cgroup/cpuset .*cpuset_v2_mode" /proc/self/mountinfo ||
+        { echo "no cpuset_v2_mode mount: $(grep cpuset /proc/self/mountinfo)"; exit 1; }
+    '"$R"' run -b /bundles/cpuset cpuset' 2>/tmp/cpuset.err | tr '\n' ' ')
+check cpuset-v2-mode-own-cgroup "own " "$out" || echo "INFO stderr: $(tr '\n' ' ' </tmp/cpuset.err)"
 finish

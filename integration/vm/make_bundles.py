@@ -36,8 +36,9 @@ def config(args, resources, caps=("CAP_KILL",)):
     }
 
 
-def bundle(root, name, args, resources, caps=("CAP_KILL",)):
+def bundle(root, name, args, resources, caps=("CAP_KILL",), mounts=()):
     c = config(args, resources, caps)
+    c["mounts"] += mounts
     c["linux"]["cgroupsPath"] = "/rt-vm/" + name
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
@@ -62,6 +63,12 @@ def main(root):
         "devices": deny_all,
         "memory": {"limit": 16 << 20, "swap": 16 << 20},
     })
+    # Is the container's /sys/fs/cgroup/cpuset its own cgroup (its pid 1 there) or the root?
+    bundle(root, "cpuset", ["sh", "-c",
+                            "grep -qx 1 /sys/fs/cgroup/cpuset/cgroup.procs && echo own || echo other"],
+           {"devices": deny_all},
+           mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                    "options": ["nosuid", "noexec", "nodev", "ro"]}])
 
 
 if __name__ == "__main__":

@@ -182,6 +182,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
             let _ = cg.destroy();
         }
     })?;
+    let cgroup_mount = cg.cgroup_mount();
     rollback.cgroup = Some(cg);
     rollback.cgroup_owned = cgroup_owned;
     logging::timeline("cgroup");
@@ -238,6 +239,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         seccomp: compiled.as_ref(),
         runtime_hooks,
         state_json: draft.hook_state(Status::Created),
+        cgroup_mount: &cgroup_mount,
         id: o.id,
     };
     let mut cb = CreateCallbacks {

@@ -13,7 +13,6 @@ use oci_spec::runtime::{Capabilities, Capability, Process};
 use super::create::write_pid_file;
 use super::run::{FORWARDED, wait_foreground};
 use super::{Container, ContainerError, Result, Status, io_err, sys_err};
-use crate::cgroups::{self, CgroupError, FsManager};
 use crate::process::exec_init::ExecConfig;
 use crate::process::parent::{self, Callbacks};
 use crate::process::plan;
@@ -81,28 +80,17 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         None => None,
     };
     let cgroup = c.cgroup();
-    let targets = match (&cgroup, &c.record.cgroup_path) {
-        (Some(_), Some(p)) if !subs.is_empty() => Some(sub_cgroup_dirs(p, &subs)?),
-        _ => None,
+    let placement = match &cgroup {
+        Some(cg) => Some(cg.exec_placement(&subs)?),
+        None => None,
     };
-    // CLONE_INTO_CGROUP only for the container's own v2 leaf; a sub-cgroup is written by hand.
-    let cgroup_fd = match (&cgroup, &targets) {
-        (Some(cg), None) => cg.clone_into_fd().map(|fd| fd.as_raw_fd()),
-        _ => None,
-    };
-    let place = |pid: i32| -> std::result::Result<(), CgroupError> {
-        match (&targets, &cgroup) {
-            (Some(dirs), _) => {
-                for d in dirs {
-                    let p = d.join("cgroup.procs");
-                    std::fs::write(&p, pid.to_string())
-                        .map_err(|source| CgroupError::Write { path: p, source })?;
-                }
-                Ok(())
-            }
-            (None, Some(cg)) => cg.add_task(pid),
-            (None, None) => Ok(()),
-        }
+    let cgroup_fd = placement
+        .as_ref()
+        .and_then(|p| p.clone_into)
+        .map(|fd| fd.as_raw_fd());
+    let place = |pid: i32| match &placement {
+        Some(p) => p.add(pid),
+        None => Ok(()),
     };
 
     // Block the forwarded signals before the process exists, so none is lost; the child
@@ -335,39 +323,6 @@ pub fn parse_sub_cgroups(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
         }
     }
     Ok(out)
-}
-
-/// The directories whose cgroup.procs receive the exec'd process: the container's, with the
-/// named controllers' (or all, for a bare path) replaced by the sub-cgroup.
-fn sub_cgroup_dirs(path: &Path, subs: &BTreeMap<String, PathBuf>) -> Result<Vec<PathBuf>> {
-    let m = FsManager::load(cgroups::CgroupFs::detect()?, path)?;
-    let mut dirs = m.dirs();
-    for (ctrl, sub) in subs {
-        if ctrl.is_empty() {
-            dirs = dirs.iter().map(|d| d.join(sub)).collect();
-            continue;
-        }
-        let base = match ctrl.as_str() {
-            "unified" | "" => m.unified_dir(),
-            c => m.v1_dir(c),
-        }
-        .ok_or_else(|| ContainerError::Usage(format!("--cgroup: controller {ctrl} is not in use")))?
-        .to_path_buf();
-        for d in dirs.iter_mut() {
-            if *d == base {
-                *d = base.join(sub);
-            }
-        }
-    }
-    for d in &dirs {
-        if !d.is_dir() {
-            return Err(ContainerError::Usage(format!(
-                "--cgroup: {} does not exist",
-                d.display()
-            )));
-        }
-    }
-    Ok(dirs)
 }
 
 /// runc's check: each of fds 3..3+n must be open in rt.

@@ -34,6 +34,8 @@ pub struct InitConfig<'a> {
     pub runtime_hooks: bool,
     /// The state JSON given to createContainer/startContainer hooks.
     pub state_json: String,
+    /// What a `cgroup` mount of config.json shows (the container's cgroup, from rt's view).
+    pub cgroup_mount: &'a crate::cgroups::CgroupMount,
     pub id: &'a str,
 }
 
@@ -150,6 +152,7 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
             in_userns,
             idmapped,
             host_opened: &mount_sources_from_rt(cfg, in_userns, chan)?,
+            cgroup: cfg.cgroup_mount,
         })?;
     }
     crate::logging::timeline("init: mounts");

@@ -319,7 +319,7 @@ fn refuse_unlockable(source: &Path, recursive: bool) -> Result<(), String> {
     }
     if recursive {
         let dir = std::fs::canonicalize(source).map_err(|e| format!("resolve: {e}"))?;
-        let info = crate::procfs::read_to_string(Path::new("/proc/self/mountinfo"), 16 * 1024)
+        let info = crate::procfs::read_mountinfo()
             .map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
         if let Some(sub) = mounts_below(&info, &dir).next() {
             return Err(format!(
@@ -334,38 +334,9 @@ fn refuse_unlockable(source: &Path, recursive: bool) -> Result<(), String> {
 
 /// Mount points in a mountinfo text strictly below `dir`.
 fn mounts_below<'a>(info: &'a str, dir: &'a Path) -> impl Iterator<Item = PathBuf> + 'a {
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+    crate::procfs::mountinfo(info)
+        .map(|m| m.mount_point)
         .filter(move |p| p != dir && p.starts_with(dir))
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
-fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
-    use std::os::unix::ffi::OsStringExt;
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .and_then(|d| {
-                let v = d.iter().fold(0u16, |v, c| v * 8 + u16::from(c - b'0'));
-                u8::try_from(v).ok()
-            });
-        match (b[i], oct) {
-            (b'\\', Some(v)) => {
-                out.push(v);
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    std::ffi::OsString::from_vec(out)
 }
 
 /// A detached copy of the mount at `source` (the whole tree under it with `recursive`).
@@ -533,15 +504,7 @@ mod tests {
     }
 
     #[test]
-    fn mountinfo_paths_are_unescaped_and_submounts_found() {
-        assert_eq!(
-            unescape_mountinfo("/a\\040b\\134c"),
-            std::ffi::OsString::from("/a b\\c")
-        );
-        assert_eq!(
-            unescape_mountinfo("/x\\777\\0"),
-            std::ffi::OsString::from("/x\\777\\0")
-        );
+    fn submounts_are_found_by_unescaped_path() {
         let info = "1 0 8:1 / / rw - ext4 /dev/vda rw\n\
                     2 1 0:5 / /srv/data rw - tmpfs t rw\n\
                     3 2 0:6 / /srv/data/in\\040side rw - tmpfs t rw\n\

@@ -58,6 +58,8 @@ pub struct RootfsContext<'a> {
     pub idmapped: &'a MountFds,
     /// Bind sources rt opened for init in a user namespace (sources.rs), by config index.
     pub host_opened: &'a MountFds,
+    /// What a `cgroup` mount shows, decided by rt before clone.
+    pub cgroup: &'a crate::cgroups::CgroupMount,
 }
 
 /// Mount sources as fds, by config index, made or opened by rt for init.

@@ -9,6 +9,7 @@ use oci_spec::runtime::Mount;
 use super::options::{self, MountOptions};
 use super::resolve::{self, Create, fd_path};
 use super::{RootfsContext, RootfsError};
+use crate::cgroups::CgroupMount;
 
 pub fn mount_one(
     ctx: &RootfsContext,
@@ -126,7 +127,7 @@ pub fn mount_one(
     let target = resolve::open_in_root(root.as_fd(), dest, Create::Dir)
         .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
     if matches!(typ, "cgroup" | "cgroup2") {
-        return mount_cgroup(root, dest, target, &opts).map_err(err);
+        return mount_cgroup(root, dest, target, &opts, ctx.cgroup).map_err(err);
     }
     let data = match typ {
         // linux.mountLabel labels the container's own filesystems, not the kernel's views.
@@ -303,48 +304,50 @@ fn finish(target: &OwnedFd, opts: &MountOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// A cgroup filesystem for the container. With cgroup v2 on the host that is a cgroup2 mount
-/// (rooted at the container's cgroup when it has a cgroup namespace). With v1 or hybrid, runc's
-/// layout: a tmpfs with each hierarchy's container cgroup bind-mounted under its name.
-/// `target`: `dest` opened in root, with nothing mounted on it yet.
+/// A cgroup filesystem for the container, showing what rt decided before clone (`view`). With
+/// cgroup v2 on the host that is a cgroup2 mount (rooted at the container's cgroup when it has a
+/// cgroup namespace). With v1 or hybrid, runc's layout: a tmpfs with each hierarchy's container
+/// cgroup bind-mounted under its name. `target`: `dest` opened in root, with nothing mounted on
+/// it yet.
 fn mount_cgroup(
     root: &OwnedFd,
     dest: &Path,
     target: OwnedFd,
     opts: &MountOptions,
+    view: &CgroupMount,
 ) -> Result<(), String> {
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
     let tpath = fd_path(&target);
-    let host =
-        crate::cgroups_mountinfo::hierarchies().map_err(|e| format!("read mountinfo: {e}"))?;
-    if host.len() == 1 && host[0].is_v2 && host[0].mount_point == Path::new("/sys/fs/cgroup") {
-        let mut f = flags;
-        if ro {
-            f |= MsFlags::MS_RDONLY;
-        }
-        return match mount(Some("cgroup2"), &tpath, Some("cgroup2"), f, None::<&str>) {
-            Ok(()) => Ok(()),
-            // Without a cgroup namespace a fresh cgroup2 mount may be refused: bind our own.
-            Err(_) => {
-                let own = host[0].own_dir();
-                mount(
-                    Some(&own),
-                    &tpath,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(|e| format!("bind {}: {e}", own.display()))?;
-                if ro {
-                    let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
-                    remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
-                        .map_err(|e| format!("remount ro: {e}"))?;
-                }
-                Ok(())
+    let binds = match view {
+        CgroupMount::Tmpfs(binds) => binds,
+        CgroupMount::V2(own) => {
+            let mut f = flags;
+            if ro {
+                f |= MsFlags::MS_RDONLY;
             }
-        };
-    }
+            return match mount(Some("cgroup2"), &tpath, Some("cgroup2"), f, None::<&str>) {
+                Ok(()) => Ok(()),
+                // Without a cgroup namespace a fresh cgroup2 mount may be refused: bind our own.
+                Err(_) => {
+                    mount(
+                        Some(own),
+                        &tpath,
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .map_err(|e| format!("bind {}: {e}", own.display()))?;
+                    if ro {
+                        let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
+                        remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
+                            .map_err(|e| format!("remount ro: {e}"))?;
+                    }
+                    Ok(())
+                }
+            };
+        }
+    };
     mount(
         Some("tmpfs"),
         &tpath,
@@ -362,17 +365,13 @@ fn mount_cgroup(
     if ro {
         rf |= MsFlags::MS_RDONLY;
     }
-    for h in &host {
-        let Some(name) = h.mount_point.file_name() else {
-            continue;
-        };
+    for (name, own) in binds {
         let name = Path::new(name);
         let sub = dest.join(name);
         let t = resolve::create_dir_in(tmpfs.as_fd(), name)
             .map_err(|e| format!("create {}: {e}", sub.display()))?;
-        let own = h.own_dir();
         if let Err(e) = mount(
-            Some(&own),
+            Some(own),
             &fd_path(&t),
             None::<&str>,
             MsFlags::MS_BIND | MsFlags::MS_REC,

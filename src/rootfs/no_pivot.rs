@@ -12,57 +12,9 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 use super::{RootfsError, sys};
+use crate::procfs::MountInfo;
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
-
-/// One line of /proc/self/mountinfo, the fields used here.
-struct MountEntry {
-    id: u64,
-    parent: u64,
-    mount_point: PathBuf,
-    fstype: String,
-}
-
-/// mountinfo escapes space, tab, newline and backslash in paths as `\ooo`.
-fn unescape(field: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b.get(i + 1..i + 4).and_then(|d| {
-            let s = std::str::from_utf8(d).ok()?;
-            u8::from_str_radix(s, 8).ok()
-        });
-        match (b[i], octal) {
-            (b'\\', Some(c)) => {
-                out.push(c);
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
-}
-
-fn parse(mountinfo: &str) -> Vec<MountEntry> {
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let f: Vec<&str> = pre.split(' ').collect();
-            Some(MountEntry {
-                id: f.first()?.parse().ok()?,
-                parent: f.get(1)?.parse().ok()?,
-                mount_point: unescape(f.get(4)?),
-                fstype: post.split(' ').next()?.to_string(),
-            })
-        })
-        .collect()
-}
 
 /// The first procfs or sysfs mount outside `rootfs` not yet covered: its id, mount point and
 /// its parent's mount point.
@@ -77,7 +29,7 @@ fn next_exposed(
         .rewind()
         .and_then(|_| mountinfo.read_to_string(&mut text))
         .map_err(|e| RootfsError::Invalid(format!("--no-pivot: read {MOUNTINFO}: {e}")))?;
-    let all = parse(&text);
+    let all: Vec<MountInfo> = crate::procfs::mountinfo(&text).collect();
     let Some(m) = all.iter().find(|m| {
         matches!(m.fstype.as_str(), "proc" | "sysfs")
             && !m.mount_point.starts_with(rootfs)
@@ -148,22 +100,4 @@ pub fn hide_kernel_filesystems(rootfs: &Path) -> Result<(), RootfsError> {
     Err(RootfsError::Invalid(
         "--no-pivot: too many procfs/sysfs mounts outside the rootfs to hide".into(),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_mountinfo_with_escapes() {
-        let mi = "22 1 0:21 / /proc rw,nosuid - proc proc rw\n\
-                  30 22 0:5 / /a\\040b rw - sysfs sysfs rw\n\
-                  bad line\n";
-        let m = parse(mi);
-        assert_eq!(m.len(), 2);
-        assert_eq!((m[0].id, m[0].parent), (22, 1));
-        assert_eq!(m[0].fstype, "proc");
-        assert_eq!(m[1].mount_point, Path::new("/a b"));
-        assert_eq!(unescape("x\\134y\\0"), Path::new("x\\y\\0"));
-    }
 }
