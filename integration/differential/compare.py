@@ -77,6 +77,8 @@ def compare(rt, runc):
         diffs.append((sig, detail))
 
     orr, oru = rt.get("outcome", {}), runc.get("outcome", {})
+    if "skipped" in (orr.get("class"), oru.get("class")):
+        return []
     cr, cu = outcome_class(orr), outcome_class(oru)
     if cr != cu:
         errs = " ; ".join(f"{side}: {error_message(o.get('msg', ''))}"
@@ -84,7 +86,7 @@ def compare(rt, runc):
                           if o.get("class") == "error")
         sig = f"outcome: rt={cr} runc={cu}"
         add(sig + (f" ; {errs}" if errs else ""), json.dumps({"rt": orr, "runc": oru}))
-    left_behind(rt, add)
+    left_behind(rt, runc, add)
     if "error" in (orr.get("class"), oru.get("class")):
         return list(dict.fromkeys(diffs))  # nothing else ran
     compare_dicts("state", rt.get("state", {}), runc.get("state", {}), add)
@@ -100,6 +102,8 @@ def compare(rt, runc):
             continue
         if key == "mounts":
             compare_mounts(a or [], b or [], add)
+        elif key == "env" and a and b and "env" in a and "env" in b:
+            compare_env(a["env"], b["env"], add)
         elif key == "status" and a and b:
             for k in sorted(set(a) | set(b)):
                 if a.get(k) != b.get(k):
@@ -119,6 +123,27 @@ def compare(rt, runc):
             add(f"{k}: rt={short(rt.get(k))} runc={short(runc.get(k))}")
     compare_dicts("hooks", rt.get("hooks", {}), runc.get("hooks", {}), add)
     return list(dict.fromkeys(diffs))
+
+
+def compare_env(a, b, add):
+    """By variable name: how many times each is set and to what, then the order."""
+    def by_name(env):
+        out = {}
+        for e in env:
+            k, _, v = e.partition("=")
+            out.setdefault(k, []).append(v)
+        return out
+
+    na, nb = by_name(a), by_name(b)
+    for k in sorted(set(na) | set(nb)):
+        x, y = na.get(k, []), nb.get(k, [])
+        if len(x) != len(y):
+            add(f"env {k}: rt sets it {len(x)} times, runc {len(y)}")
+        elif x != y:
+            add(f"env {k}: rt={short(x)} runc={short(y)}")
+    if [e.partition("=")[0] for e in a] != [e.partition("=")[0] for e in b] and \
+            sorted(na) == sorted(nb) and all(len(na[k]) == len(nb[k]) for k in na):
+        add("env order differs")
 
 
 def fact_summary(f):
@@ -150,10 +175,13 @@ def compare_dicts(prefix, a, b, add):
             add(f"{prefix} {fold_digits(k)}: rt={short(x)} runc={short(y)}")
 
 
-def left_behind(rt, add):
-    """rt must leave nothing, whatever runc does (runc's leftovers are not ours to judge)."""
+def left_behind(rt, runc, add):
+    """rt must leave nothing, whatever runc does (runc's leftovers are not ours to judge,
+    except a mount in the harness's own namespace: the host was touched, stop everything)."""
     for k, v in sorted(rt.get("left behind", {}).items()):
         add(f"rt left behind {k}: {short(v)}")
+    if "host mounts" in runc.get("left behind", {}):
+        add(f"runc left behind host mounts: {short(runc['left behind']['host mounts'])}")
 
 
 def compare_mounts(a, b, add):

@@ -64,6 +64,10 @@ def worker(job):
         obs, diffs = run_pair(case, runtimes, Path(work), f"{runid}-{index}", checker)
     except Exception as e:  # a harness failure is reported, not hidden
         return {"index": index, "case": case, "error": repr(e)}
+    skipped = [o["outcome"]["why"] for o in obs.values()
+               if o.get("outcome", {}).get("class") == "skipped"]
+    if skipped:
+        return {"index": index, "case": case, "error": f"generated an unsafe config: {skipped}"}
     return {"index": index, "case": case, "obs": obs, "diffs": diffs,
             "secs": time.monotonic() - t0}
 
@@ -145,9 +149,15 @@ def run_many(args, runtimes):
     return report(results, known, out, time.monotonic() - t0)
 
 
+def load_case(path):
+    """A case dir (its case.json) or a case file (minimal.json, repro/*.json)."""
+    p = Path(path)
+    f = p / "case.json" if p.is_dir() else p
+    return (p if p.is_dir() else p.parent), json.loads(f.read_text())
+
+
 def replay(args, runtimes):
-    d = Path(args.replay)
-    case = json.loads((d / "case.json").read_text())
+    d, case = load_case(args.replay)
     work = Path(tempfile.mkdtemp(prefix="rt-diff-replay."))
     try:
         checker = build_checker(work)
@@ -168,8 +178,7 @@ def replay(args, runtimes):
 
 def minimize(args, runtimes):
     """Greedy shrinking: drop one config node at a time while a matching difference stays."""
-    d = Path(args.minimize)
-    case = json.loads((d / "case.json").read_text())
+    d, case = load_case(args.minimize)
     work = Path(tempfile.mkdtemp(prefix="rt-diff-min."))
     checker = build_checker(work)
     runner.become_subreaper()
@@ -200,9 +209,11 @@ def minimize(args, runtimes):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (d / "minimal.json").write_text(json.dumps(case, indent=1))
-    print(json.dumps(case["config"], indent=1))
+    shown = json.loads(json.dumps(case["config"]))
+    shown["process"]["args"] = shown["process"]["args"][:1] + ["<probe>"]
+    print(json.dumps(shown))
     print(f"minimal case after {tries} runs: {d / 'minimal.json'} "
-          f"(replay it with --replay after copying it to case.json)")
+          f"(diff.py --replay {d / 'minimal.json'})")
     return 0
 
 

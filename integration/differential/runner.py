@@ -113,6 +113,7 @@ class Run:
         for d in setup["scratch_dirs"]:
             p = self.w / "scratch" / d
             p.mkdir(exist_ok=True)
+            os.chmod(p, 0o777)  # in-container hooks and probes may run as any user
             (p / "hello").write_text(f"{d}\n")
         for f in setup["scratch_files"]:
             (self.w / "scratch" / f).write_text(f"{f}\n")
@@ -125,6 +126,11 @@ class Run:
 
     # -- the lifecycle --------------------------------------------------------------------
     def observe(self):
+        unsafe = safety_problems(self.case["config"])
+        if unsafe:
+            # Never run it: the runtime would touch the host (the minimizer makes such
+            # configs when it drops a namespace; the generator never should).
+            return {"outcome": {"class": "skipped", "why": unsafe}}
         try:
             self.prepare()
             self.lifecycle()
@@ -319,7 +325,14 @@ class Run:
                 env = [x for x in text.splitlines() if not x.startswith(SH_VARS)]
                 ours = sorted(f"{k}={v}" for k, v in os.environ.items()
                               if "\n" not in v and not k.startswith(SH_VARS))
-                h[name] = "<runtime env>" if env == ours else [self.norm(x) for x in env]
+                proc_env = set(self.config.get("process", {}).get("env") or [])
+                if env == ours:
+                    h[name] = "<runtime env>"
+                elif proc_env and any(x in proc_env for x in env):
+                    h[name] = ["<process env>"] + [self.norm(x) for x in env
+                                                   if x not in proc_env]
+                else:
+                    h[name] = [self.norm(x) for x in env]
             else:
                 h[name] = self.norm(text.strip())
         for p in sorted((self.w / "scratch/hookout").glob("*.json")):
@@ -381,6 +394,30 @@ class Run:
             for d in ctrl.glob(f"{self.id}"):
                 found.append(d)
         return found
+
+
+# Which namespace a sysctl belongs to (the kernel's list of namespaced sysctls).
+SYSCTL_OWNERS = [("net.", "network"), ("kernel.msg", "ipc"), ("kernel.sem", "ipc"),
+                 ("kernel.shm", "ipc"), ("fs.mqueue.", "ipc"), ("kernel.domainname", "uts"),
+                 ("kernel.hostname", "uts")]
+
+
+def safety_problems(cfg):
+    """Why running cfg could touch the host, or "" when it cannot: no new mount namespace
+    (the runtime would mount in ours), a cgroup path outside /rt-diff-* (a relative one
+    lands below the harness's own cgroup), a sysctl of a namespace the container does not
+    create (it would set the host's)."""
+    linux = cfg.get("linux") or {}
+    new = {n.get("type") for n in linux.get("namespaces") or [] if not n.get("path")}
+    if "mount" not in new:
+        return "no new mount namespace"
+    if not str(linux.get("cgroupsPath", "")).startswith("/rt-diff-"):
+        return "cgroupsPath is not /rt-diff-*"
+    for key in linux.get("sysctl") or {}:
+        owner = next((ns for prefix, ns in SYSCTL_OWNERS if key.startswith(prefix)), None)
+        if owner not in new:
+            return f"sysctl {key} is not in a namespace the container creates"
+    return ""
 
 
 def kill_cgroup_procs(d):
