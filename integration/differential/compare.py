@@ -87,6 +87,9 @@ def compare(rt, runc):
         sig = f"outcome: rt={cr} runc={cu}"
         add(sig + (f" ; {errs}" if errs else ""), json.dumps({"rt": orr, "runc": oru}))
     left_behind(rt, runc, add)
+    if orr.get("rc") == "timeout" or orr.get("class") == "timeout":
+        # rt must never hang, whatever runc does with the same config.
+        add(f"rt timed out at {orr.get('stage', 'exit')}")
     if "error" in (orr.get("class"), oru.get("class")):
         return list(dict.fromkeys(diffs))  # nothing else ran
     compare_dicts("state", rt.get("state", {}), runc.get("state", {}), add)

@@ -185,6 +185,8 @@ class Gen:
         self.maybe(linux, "rootfsPropagation",
                    self.pick(["", "private", "rprivate", "slave", "rslave", "unbindable",
                               "runbindable"]), 0.25)
+        if self.chance(0.04):
+            linux["personality"] = {"domain": self.pick(["LINUX", "LINUX32"])}
         cfg["linux"] = linux
         self.maybe(cfg, "annotations", self.annotations(), 0.35)
         if self.chance(0.35):
@@ -218,6 +220,16 @@ class Gen:
             p["rlimits"] = rl
         if self.chance(0.6):
             p["noNewPrivileges"] = self.chance(0.6)
+        # Spec 1.1/1.2 fields rt implements (runc 1.1 predates them and ignores them).
+        if self.chance(0.05):
+            p["ioPriority"] = {"class": self.pick(["IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"]),
+                               "priority": self.pick([0, 4, 7])}
+        if self.chance(0.05):
+            p["scheduler"] = {"policy": self.pick(["SCHED_OTHER", "SCHED_BATCH",
+                                                   "SCHED_IDLE"])}
+            self.maybe(p["scheduler"], "nice", self.pick([0, 5, 19]), 0.6)
+        if self.chance(0.04):
+            p["execCPUAffinity"] = {"final": self.pick(["0", self.h.cpus])}
         if self.chance(0.4):
             cur = self.h.oom_score_adj
             p["oomScoreAdj"] = self.pick([cur, cur, min(1000, cur + 1), 500, 1000])
@@ -650,7 +662,8 @@ class Gen:
     # -- the probe ------------------------------------------------------------------------
     def probe_args(self, cfg):
         args = ["/checker", "ids", "cat", "/proc/self/status", "cwd", "env", "hostname",
-                "rlimits", "ns", "oom_score_adj", "mounts", "getppid", "ioprio"]
+                "rlimits", "ns", "oom_score_adj", "mounts", "getppid", "ioprio", "sched",
+                "affinity", "personality"]
         if self.chance(0.1):
             args[0] = self.pick(["checker", "/./checker", "/missing-binary"])
             if args[0] == "checker" and self.chance(0.5):

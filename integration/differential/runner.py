@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CMD_TIMEOUT = 30
+CMD_TIMEOUT = 15
 EXIT_TIMEOUT = 20
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -76,6 +76,7 @@ class Run:
         self.checker = checker
         self.holder = None
         self.pid = None
+        self.timed_out = False
         self.obs = {}
 
     # -- helpers --------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class Run:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
                 rc = "timeout"
+                self.timed_out = True
         return rc, Path(f"{out}.out").read_text(errors="replace"), \
             Path(f"{out}.err").read_text(errors="replace")
 
@@ -305,7 +307,8 @@ class Run:
     def norm_mountinfo(self, line):
         pre, _, post = line.partition(" - ")
         f = pre.split()
-        fstype, source, sopts = (post.split() + ["", "", ""])[:3]
+        # Split on single spaces: an empty source (a mount made with source "") stays empty.
+        fstype, source, sopts = (post.split(" ") + ["", "", ""])[:3]
         tags = sorted(t.split(":")[0] for t in f[6:])
         return {"target": self.norm(f[4]), "root": self.norm(f[3]), "opts": f[5],
                 "propagation": ",".join(tags), "fstype": fstype,
@@ -351,7 +354,9 @@ class Run:
         left = {}
         root = self.w / "root"
         if root.exists() and any(root.iterdir()):
-            left["state dir"] = sorted(p.name for p in root.iterdir())
+            # A runtime we killed after a timeout leaves its state: not counted.
+            if not self.timed_out:
+                left["state dir"] = sorted(self.norm(p.name) for p in root.iterdir())
             self.rt("delete", "--force", self.id)
         self.kill_init()
         dirs = self.our_cgroups()
@@ -363,7 +368,7 @@ class Run:
             p = "/".join(d.relative_to(CGROUP_ROOT).parts[1:])
             if leaf and (p == leaf or p.startswith(leaf + "/")):
                 paths[self.norm(p)] = paths.get(self.norm(p), 0) + 1
-        if paths:
+        if paths and not self.timed_out:
             left["cgroups"] = dict(sorted(paths.items()))
         for d in sorted(dirs, key=lambda p: -len(p.parts)):
             kill_cgroup_procs(d)
