@@ -23,7 +23,7 @@ def fold_digits(s, min_len=1):
 
 def short(v):
     s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
-    s = fold_digits(s, 4)
+    s = fold_digits(s, 4).replace("\n", "\\n")
     return s if len(s) <= MAX_VALUE else s[:MAX_VALUE] + "..."
 
 

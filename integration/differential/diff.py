@@ -166,14 +166,22 @@ def replay(args, runtimes):
     finally:
         if not os.environ.get("RT_DIFF_KEEP"):
             shutil.rmtree(work, ignore_errors=True)
-    for name, o in obs.items():
-        (d / f"replayed-{name}.json").write_text(json.dumps(o, indent=1, ensure_ascii=False))
+    # Observations go beside a case dir's case.json, or to --out; a case file in repro/
+    # is left alone.
+    dest = Path(args.out) if args.out else (d if Path(args.replay).is_dir() else None)
+    if dest:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, o in obs.items():
+            (dest / f"replayed-{name}.json").write_text(
+                json.dumps(o, indent=1, ensure_ascii=False))
     known = compare.load_known()
     for s, detail in diffs:
         k = compare.classify(s, known)
         print(f"[{k['cause'] if k else 'NEW'}] {s}")
-    print(f"{len(diffs)} differences; observations in {d}/replayed-*.json")
-    return 0
+    where = f"; observations in {dest}/replayed-*.json" if dest else " (--out DIR keeps " \
+        "the observations)"
+    print(f"{len(diffs)} differences{where}")
+    return 1 if any(not compare.classify(s, known) for s, _ in diffs) else 0
 
 
 def minimize(args, runtimes):
@@ -184,24 +192,39 @@ def minimize(args, runtimes):
     runner.become_subreaper()
     tries = 0
 
+    allowed = set()
+
     def still_differs(c):
+        """The wanted difference is still there, and no other one appeared (dropping, say,
+        the capabilities would add rt's omitted-capabilities bug to every repro)."""
         nonlocal tries
         tries += 1
         _, diffs = run_pair(c, runtimes, work, f"m{os.getpid():x}-{tries}", checker)
-        return any(args.match in s for s, _ in diffs)
+        sigs = {s for s, _ in diffs}
+        if not any(args.match in s for s in sigs) or not sigs <= (allowed or sigs):
+            return False
+        allowed.clear()
+        allowed.update(sigs)
+        return True
 
     try:
         if not still_differs(case):
             print(f"no difference matching {args.match!r} in {d}")
             return 1
         changed = True
+        needed = set()  # nodes whose removal lost the difference: not tried again
         while changed and tries < args.max_tries:
             changed = False
             for path in removable_paths(case["config"]):
+                key = json.dumps([path, node_at(case["config"], path)])
+                if key in needed:
+                    continue
                 cand = json.loads(json.dumps(case))
                 if not remove_path(cand["config"], path):
                     continue
-                if still_differs(cand):
+                if not still_differs(cand):
+                    needed.add(key)
+                else:
                     case = cand
                     changed = True
                     print(f"  dropped {'.'.join(map(str, path))}", flush=True)
@@ -241,6 +264,12 @@ def removable_paths(cfg, path=()):
         if (path + (k,)) != ("process", "args"):
             out.extend(removable_paths(v, path + (k,)))
     return out
+
+
+def node_at(cfg, path):
+    for k in path:
+        cfg = cfg[k]
+    return cfg
 
 
 def remove_path(cfg, path):

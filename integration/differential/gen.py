@@ -141,7 +141,7 @@ class Gen:
         self.r = rng
         self.h = host
         self.setup = {"etc": True, "rootfs_abs": False, "holder": [], "scratch_dirs": [],
-                      "scratch_files": [], "root_modes": {}}
+                      "scratch_files": []}
         self.probe_stat = list(DEFAULT_DEVICES)
         self.probe_write = []
 

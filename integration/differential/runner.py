@@ -144,7 +144,8 @@ class Run:
         o = self.obs
         rc, _, err = self.rt("create", "--bundle", str(self.w / "bundle"), "--pid-file",
                              str(self.w / "init.pid"), self.id, out=self.w / "ctr")
-        self.create_err_len = len(err.encode())
+        # What create wrote; the container's own stderr (same file) comes after it.
+        self.create_err_len = (self.w / "ctr.err").stat().st_size
         if rc != 0:
             o["outcome"] = {"class": "error", "stage": "create", "rc": rc,
                             "msg": self.norm(err.strip()[-2000:])}
