@@ -216,7 +216,9 @@ def compare_mounts(a, b, add):
     order_a = [m["target"] for m in a if m["target"] in tb]
     order_b = [m["target"] for m in b if m["target"] in ta]
     if order_a != order_b:
-        add("mount order differs", json.dumps({"rt": order_a, "runc": order_b}))
+        first = next((x, y) for x, y in zip(order_a + [""], order_b + [""]) if x != y)
+        add(f"mount order differs: rt has {fold_target(first[0])} where runc has "
+            f"{fold_target(first[1])}", json.dumps({"rt": order_a, "runc": order_b}))
 
 
 # -- the known list ------------------------------------------------------------------------

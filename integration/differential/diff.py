@@ -213,6 +213,9 @@ def minimize(args, runtimes):
             return 1
         changed = True
         needed = set()  # nodes whose removal lost the difference: not tried again
+        for cand in simpler_variants(case):
+            if still_differs(cand):
+                case = cand
         while changed and tries < args.max_tries:
             changed = False
             for path in removable_paths(case["config"]):
@@ -238,6 +241,21 @@ def minimize(args, runtimes):
     print(f"minimal case after {tries} runs: {d / 'minimal.json'} "
           f"(diff.py --replay {d / 'minimal.json'})")
     return 0
+
+
+def simpler_variants(case):
+    """The required fields a minimal case should not carry for nothing: cwd `/`, the rootfs
+    in the bundle."""
+    cfg = case["config"]
+    if cfg.get("process", {}).get("cwd") != "/":
+        c = json.loads(json.dumps(case))
+        c["config"]["process"]["cwd"] = "/"
+        yield c
+    if cfg.get("root", {}).get("path") != "rootfs":
+        c = json.loads(json.dumps(case))
+        c["config"]["root"]["path"] = "rootfs"
+        c["setup"]["rootfs_abs"] = False
+        yield c
 
 
 def removable_paths(cfg, path=()):

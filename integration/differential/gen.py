@@ -380,6 +380,10 @@ class Gen:
         out = list(base)
         for _ in range(self.pick([0, 0, 1, 2, 3, 4])):
             out.extend(self.extra_mount())
+        for m in out:
+            # `source` is OPTIONAL for filesystems that take none.
+            if m.get("type") in ("proc", "tmpfs", "sysfs", "mqueue") and self.chance(0.05):
+                m.pop("source", None)
         return out
 
     def extra_mount(self):
