@@ -657,7 +657,8 @@ class Gen:
             out = f"@W@/hooks/{kind}-{i}"
             fail = self.chance(0.04)
             script = ('cat > "$1.json"; pwd > "$1.cwd"; env | LC_ALL=C sort > "$1.env"; '
-                      'echo "$2" >> "$(dirname "$1")/order"' + ("; exit 3" if fail else ""))
+                      'echo "$2" >> "$(dirname "$1")/order"' +
+                      ('; echo "$2 fails" >&2; exit 3' if fail else ""))
             h = {"path": "/bin/sh", "args": ["sh", "-c", script, "sh", out, f"{kind}-{i}"]}
         self.maybe(h, "env", self.pick([[], ["HOOKVAR=1"], [PATH_ENV, "HOOKVAR=2"]]), 0.4)
         self.maybe(h, "timeout", self.pick([5, 30]), 0.3)
