@@ -16,6 +16,8 @@ namespaces only those of the holder process the runner starts, bind sources only
 import json
 import random
 import resource
+import subprocess
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,12 +40,6 @@ CAPS = [
     "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON",
     "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]
-DOCKER_CAPS = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-]
-RUNC_SPEC_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Name -> resource number (Python's resource module lacks some, e.g. RLIMIT_LOCKS).
@@ -118,8 +114,10 @@ class Host:
         self.block_dev = self._block_device()
         self.hugepage_sizes = sorted(
             p.name.split("-")[1] for p in Path("/sys/kernel/mm/hugepages").glob("hugepages-*"))
-        self.profiles = {p.stem: json.loads(p.read_text())
-                         for p in sorted((HERE / "profiles").glob("*.json"))}
+        # What real callers send: Docker's and podman's configs as captured, runc's template.
+        self.callers = {p.stem.split("-")[0]: json.loads(p.read_text())
+                        for p in sorted((HERE / "profiles").glob("*.json"))}
+        self.callers["runc"] = runc_spec()
 
     @staticmethod
     def _block_device():
@@ -161,20 +159,25 @@ class Gen:
             obj[key] = value
 
     # -- top level ------------------------------------------------------------------------
+    def caller(self, flavour):
+        """A deep copy of the config the caller sends (bare: an empty one)."""
+        return json.loads(json.dumps(self.h.callers.get(flavour, {})))
+
     def case(self):
         flavour = self.pick(["runc", "runc", "docker", "podman", "bare"])
+        self.base = self.caller(flavour)
         ns = self.namespaces()
         cfg = {"ociVersion": self.pick(["1.0.2-dev", "1.0.2-dev", "1.0.0", "1.0.2"])}
         if flavour == "bare":
             cfg["ociVersion"] = "1.0.2-dev"
         cfg["root"] = self.root()
-        cfg["process"] = self.process(flavour, ns)
+        cfg["process"] = self.process()
         new_uts = any(n["type"] == "uts" and "path" not in n for n in ns)
         self.uts(cfg, new_uts)
-        cfg["mounts"] = self.mounts(flavour, ns)
+        cfg["mounts"] = self.mounts()
         linux = {"namespaces": ns, "cgroupsPath": self.cgroups_path()}
         self.linux_paths(linux, flavour)
-        self.maybe(linux, "resources", self.resources(flavour), 0.85)
+        self.maybe(linux, "resources", self.resources(), 0.85)
         self.devices(linux)
         self.sysctls(linux, ns)
         self.id_mappings(linux, ns)
@@ -204,18 +207,18 @@ class Gen:
         return root
 
     # -- process --------------------------------------------------------------------------
-    def process(self, flavour, ns):
+    def process(self):
         p = {"terminal": False} if self.chance(0.7) else {}
         p["user"] = self.user()
-        p["env"] = self.env(flavour)
+        p["env"] = self.env()
         if p["env"] is None:
             del p["env"]
         p["cwd"] = self.pick(["/", "/", "/tmp", "/etc", "/mnt", "/new/cwd/dir", "/root",
                               "/home/u"])
-        caps = self.capabilities(flavour)
+        caps = self.capabilities()
         if caps is not None:
             p["capabilities"] = caps
-        rl = self.rlimits(flavour)
+        rl = self.rlimits()
         if rl is not None:
             p["rlimits"] = rl
         if self.chance(0.6):
@@ -244,16 +247,12 @@ class Gen:
             u["umask"] = self.pick([0, 0o22, 0o77, 0o777, 0o2])
         return u
 
-    def env(self, flavour):
+    def env(self):
         if self.chance(0.05):
             return None
         if self.chance(0.05):
             return []
-        env = [PATH_ENV]
-        if flavour in ("runc", "podman"):
-            env.append("TERM=xterm")
-        if flavour in ("docker", "podman"):
-            env.append("HOSTNAME=0123456789ab")
+        env = list(self.base.get("process", {}).get("env") or [PATH_ENV])
         extras = [["FOO=bar"], ["EMPTY="], ["A=1", "A=2"], ["HOME=/custom"],
                   ["WITH_EQ=a=b=c"], ["SPACE=a b", "UNICODE=\u00e9t\u00e9"],
                   ["PATH=/bin"], ["LONG=" + "x" * 3000]]
@@ -261,11 +260,10 @@ class Gen:
             env.extend(e)
         return env
 
-    def capabilities(self, flavour):
+    def capabilities(self):
         if self.chance(0.08):
             return None
-        base = {"runc": RUNC_SPEC_CAPS, "docker": DOCKER_CAPS, "podman": DOCKER_CAPS,
-                "bare": []}[flavour]
+        base = self.base.get("process", {}).get("capabilities", {}).get("bounding", [])
         kind = self.pick(["base", "base", "random", "all", "empty", "bounding-only"])
         usable = self.h.caps
         if kind == "base":
@@ -295,15 +293,11 @@ class Gen:
             caps.setdefault("permitted", []).append(self.pick(self.h.missing_caps))
         return caps
 
-    def rlimits(self, flavour):
+    def rlimits(self):
         if self.chance(0.2):
             return None
-        out = []
-        if flavour == "runc":
-            out.append({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024})
-        if flavour == "podman":
-            out.append({"type": "RLIMIT_NOFILE", "hard": min(20000, self.h.rlimit_hard[
-                "RLIMIT_NOFILE"]), "soft": min(20000, self.h.rlimit_hard["RLIMIT_NOFILE"])})
+        out = [r for r in self.base.get("process", {}).get("rlimits", [])
+               if r["hard"] <= self.h.rlimit_hard.get(r["type"], 0)]
         for name in self.subset(RLIMITS, 0.15):
             if any(r["type"] == name for r in out):
                 continue
@@ -366,13 +360,16 @@ class Gen:
         return self.pick(["/rt-diff-@CG@", "/rt-diff-@CG@", "/rt-diff-@CG@/nested"])
 
     # -- mounts ---------------------------------------------------------------------------
-    def mounts(self, flavour, ns):
-        base = {
-            "runc": runc_mounts(self.chance(0.8)),
-            "docker": docker_mounts(self),
-            "podman": podman_mounts(self),
-            "bare": [{"destination": "/proc", "type": "proc", "source": "proc"}],
-        }[flavour]
+    def mounts(self):
+        base = self.base.get("mounts") or [{"destination": "/proc", "type": "proc",
+                                             "source": "proc"}]
+        for m in base:
+            # The callers' bind sources (resolv.conf, hosts, shm...) become scratch files.
+            src = m.get("source", "")
+            if src.startswith("@W@/scratch/"):
+                name = src.rsplit("/", 1)[1]
+                kind = "scratch_dirs" if name.endswith("shm") else "scratch_files"
+                self.setup[kind].append(name)
         if self.chance(0.05):
             base = []
         elif self.chance(0.1):
@@ -479,7 +476,8 @@ class Gen:
             ro = self.subset(PROC_READONLY + ["/proc/nonexistent", "/etc", "/mnt/t0",
                                               "/tmp"], 0.3)
         else:
-            masked, ro = list(PROC_MASKED), list(PROC_READONLY)
+            masked = list(self.base.get("linux", {}).get("maskedPaths", PROC_MASKED))
+            ro = list(self.base.get("linux", {}).get("readonlyPaths", PROC_READONLY))
         if masked or self.chance(0.5):
             linux["maskedPaths"] = masked
         if ro or self.chance(0.5):
@@ -509,15 +507,8 @@ class Gen:
                 self.probe_write.append(d["path"])
         linux["devices"] = devs
 
-    def resources(self, flavour):
-        r = {}
-        if flavour == "docker":
-            r = {"devices": docker_device_rules(), "memory": {"disableOOMKiller": False},
-                 "cpu": {"shares": 0}, "blockIO": {"weight": 0}}
-        elif flavour in ("runc", "podman"):
-            r = {"devices": [{"allow": False, "access": "rwm"}]}
-            if flavour == "podman":
-                r["pids"] = {"limit": 2048}
+    def resources(self):
+        r = self.base.get("linux", {}).get("resources", {})
         if self.chance(0.3):
             r["devices"] = self.device_rules()
         if self.chance(0.4):
@@ -603,10 +594,8 @@ class Gen:
 
     def seccomp(self):
         kind = self.pick(["docker", "podman", "small", "small", "empty"])
-        if kind in ("docker", "podman") and self.h.profiles:
-            name = [n for n in self.h.profiles if n.startswith(kind)]
-            if name:
-                return json.loads(json.dumps(self.h.profiles[name[0]]))
+        if kind in ("docker", "podman") and "seccomp" in self.h.callers[kind]["linux"]:
+            return self.caller(kind)["linux"]["seccomp"]
         if kind == "empty":
             return {"defaultAction": "SCMP_ACT_ALLOW"} if self.chance(0.5) else \
                 {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}
@@ -696,93 +685,11 @@ def ns_file(t):
     return {"network": "net", "mount": "mnt"}.get(t, t)
 
 
-def runc_mounts(with_cgroup):
-    m = [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                     "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-    ]
-    if with_cgroup:
-        m.append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-                  "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
-    return m
-
-
-def docker_mounts(g):
-    """Docker 20.10's mounts for `docker run busybox`, captured with a wrapper runtime; its
-    /etc/resolv.conf, hostname and hosts binds point at scratch files here."""
-    m = [
-        {"destination": "/proc", "type": "proc", "source": "proc",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                     "gid=5"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["ro", "nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
-    ]
-    for f in ["resolv.conf", "hostname", "hosts"]:
-        g.setup["scratch_files"].append(f"docker-{f}")
-        m.append({"destination": f"/etc/{f}", "type": "bind",
-                  "source": f"@W@/scratch/docker-{f}", "options": ["rbind", "rprivate"]})
-    return m
-
-
-def podman_mounts(g):
-    """podman 4.3's mounts for `podman run --rootfs` (captured), scratch files for its binds."""
-    for f in ["hosts", "hostname", "containerenv"]:
-        g.setup["scratch_files"].append(f"podman-{f}")
-    g.setup["scratch_dirs"].append("podman-shm")
-    return [
-        {"destination": "/proc", "type": "proc", "source": "proc",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                     "gid=5"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/etc/hosts", "type": "bind", "source": "@W@/scratch/podman-hosts",
-         "options": ["bind", "rprivate"]},
-        {"destination": "/dev/shm", "type": "bind", "source": "@W@/scratch/podman-shm",
-         "options": ["bind", "rprivate", "nosuid", "noexec", "nodev"]},
-        {"destination": "/run/.containerenv", "type": "bind",
-         "source": "@W@/scratch/podman-containerenv", "options": ["bind", "rprivate"]},
-        {"destination": "/etc/hostname", "type": "bind",
-         "source": "@W@/scratch/podman-hostname", "options": ["bind", "rprivate"]},
-        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-         "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ]
-
-
-def docker_device_rules():
-    rules = [{"allow": False, "access": "rwm"}]
-    for major, minor in [(1, 5), (1, 3), (1, 9), (1, 8), (5, 0), (5, 1)]:
-        rules.append({"allow": True, "type": "c", "major": major, "minor": minor,
-                      "access": "rwm"})
-    rules.append({"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"})
-    return rules
+def runc_spec():
+    """`runc spec`'s template, from the runc on this machine."""
+    with tempfile.TemporaryDirectory(prefix="rt-diff-spec.") as d:
+        subprocess.run(["runc", "spec", "--bundle", d], check=True)
+        return json.loads((Path(d) / "config.json").read_text())
 
 
 def generate(seed, index, host):
