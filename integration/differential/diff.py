@@ -6,6 +6,7 @@ compare what a user can observe. See README.md beside this file.
   diff.py --ci [--rt BIN]            # the CI run: fixed seed, 300 configs
   diff.py --replay CASE_DIR          # run one saved case again and print its differences
   diff.py --minimize CASE_DIR [--match TEXT]   # shrink a case while a difference remains
+  diff.py --repros                   # replay repro/*.json: which known rows still show
 
 Exit status 1 when a difference is not in the README's known list (or the harness failed).
 """
@@ -184,6 +185,27 @@ def replay(args, runtimes):
     return 1 if any(not compare.classify(s, known) for s, _ in diffs) else 0
 
 
+def repros(args, runtimes):
+    """Replay every case in repro/ and say which known rows it still shows: the quick way to
+    see what a fix in rt removed."""
+    known = compare.load_known()
+    work = Path(tempfile.mkdtemp(prefix="rt-diff-repros."))
+    try:
+        checker = build_checker(work)
+        runner.become_subreaper()
+        for f in sorted((HERE / "repro").glob("*.json")):
+            case = json.loads(f.read_text())
+            _, diffs = run_pair(case, runtimes, work, f"p{os.getpid():x}-{f.stem}", checker)
+            rows = {k["pattern"] for k in map(lambda d: compare.classify(d[0], known), diffs)
+                    if k}
+            new = [s for s, _ in diffs if not compare.classify(s, known)]
+            print(f"{f.stem}: {len(diffs)} differences, known rows: {sorted(rows)}"
+                  + (f", NEW: {new}" if new else ""), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def minimize(args, runtimes):
     """Greedy shrinking: drop one config node at a time while a matching difference stays."""
     d, case = load_case(args.minimize)
@@ -318,6 +340,7 @@ def main():
     ap.add_argument("--ci", action="store_true", help=f"seed {CI_SEED}, {CI_COUNT} configs")
     ap.add_argument("--replay")
     ap.add_argument("--minimize")
+    ap.add_argument("--repros", action="store_true", help="replay every case in repro/")
     ap.add_argument("--match", default="", help="--minimize keeps a difference containing "
                     "this text (default: any)")
     ap.add_argument("--max-tries", type=int, default=400)
@@ -335,6 +358,8 @@ def main():
         return replay(args, runtimes)
     if args.minimize:
         return minimize(args, runtimes)
+    if args.repros:
+        return repros(args, runtimes)
     return run_many(args, runtimes)
 
 

@@ -360,6 +360,7 @@ class Run:
                 left["state dir"] = sorted(self.norm(p.name) for p in root.iterdir())
             self.rt("delete", "--force", self.id)
         self.kill_init()
+        kill_strays(self.holder)
         dirs = self.our_cgroups()
         # The container's own cgroup left in some hierarchies ({path: how many}). Parents
         # of a nested cgroupsPath are made on the way (mkdir -p) and runc leaves them too.
@@ -372,11 +373,7 @@ class Run:
         if paths and not self.timed_out:
             left["cgroups"] = dict(sorted(paths.items()))
         for d in sorted(dirs, key=lambda p: -len(p.parts)):
-            kill_cgroup_procs(d)
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+            remove_cgroup(d)
         if self.holder:
             self.holder.kill()
             self.holder.wait()
@@ -426,17 +423,47 @@ def safety_problems(cfg):
     return ""
 
 
-def kill_cgroup_procs(d):
-    try:
-        pids = (d / "cgroup.procs").read_text().split()
-    except OSError:
-        return
-    for p in pids:
+def remove_cgroup(d, timeout=5):
+    """Kill what is left in a cgroup of ours and remove it. A killed task in a throttled cgroup
+    dies only at its next CPU slice, so retry for a while."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            os.kill(int(p), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    time.sleep(0.05)
+            pids = (d / "cgroup.procs").read_text().split()
+        except OSError:
+            return  # already gone
+        for p in pids:
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        reap_orphans()
+        try:
+            d.rmdir()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+
+def kill_strays(holder):
+    """Kill our children other than the holder: what a runtime we killed on a timeout left
+    running (reparented to us, the subreaper), before it creates more cgroups. A worker runs
+    one case at a time, so every child is this run's."""
+    me = str(os.getpid())
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or (holder and int(p) == holder.pid):
+            continue
+        try:
+            ppid = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == me:
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     reap_orphans()
 
 
