@@ -15,6 +15,7 @@ from gen import CAPS
 
 README = Path(__file__).resolve().parent / "README.md"
 MAX_VALUE = 160
+GO_CRASH = "runtime/cgo: pthread_create failed"
 
 
 def fold_digits(s, min_len=1):
@@ -80,8 +81,10 @@ def compare(rt, runc):
     if "skipped" in (orr.get("class"), oru.get("class")):
         return []
     cr, cu = outcome_class(orr), outcome_class(oru)
-    if oru.get("rc") == "timeout" or oru.get("class") == "timeout":
-        # runc hung (or was starved on a busy machine): nothing to compare rt with.
+    if oru.get("rc") == "timeout" or oru.get("class") == "timeout" or \
+            GO_CRASH in runc.get("stderr", "") + oru.get("msg", ""):
+        # runc hung, was starved on a busy machine or its Go runtime could not start a
+        # thread: nothing to compare rt with.
         cu = cr = "inconclusive"
     if cr != cu:
         errs = " ; ".join(f"{side}: {error_message(o.get('msg', ''))}"
@@ -94,7 +97,7 @@ def compare(rt, runc):
         # rt must never hang, whatever runc does with the same config.
         add(f"rt timed out at {orr.get('stage', 'exit')}")
     if "error" in (orr.get("class"), oru.get("class")) or cu == "inconclusive":
-        return list(dict.fromkeys(diffs))  # nothing else ran
+        return list(dict.fromkeys(diffs))  # nothing else ran (or nothing to compare)
     compare_dicts("state", rt.get("state", {}), runc.get("state", {}), add)
     compare_dicts("cgroup", rt.get("cgroup", {}), runc.get("cgroup", {}), add)
     fr, fu = rt.get("facts", {}), runc.get("facts", {})

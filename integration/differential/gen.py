@@ -516,8 +516,9 @@ class Gen:
         if self.chance(0.4):
             r["cpu"] = self.cpu()
         if self.chance(0.3):
-            # Not 1: runc's own Go init needs threads, so runc fails at random under it.
-            r["pids"] = {"limit": self.pick([-1, 0, 16, 64, 1000, 2048])}
+            # Not below 64: runc's init and the hooks it starts are Go programs that need
+            # threads in the container's cgroup, so runc fails at random under small limits.
+            r["pids"] = {"limit": self.pick([-1, 0, 64, 1000, 2048])}
         if self.chance(0.25):
             r["blockIO"] = self.blkio()
         if self.chance(0.1) and self.h.hugepage_sizes:
