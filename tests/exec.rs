@@ -275,8 +275,11 @@ fn ignore_paused_exec_joins_the_frozen_container_and_runs_after_resume() {
         c.cgroup_pids().contains(&pid),
         "{pid} not in the container's cgroup"
     );
-    let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(cmdline, "sleep\u{0}1001\u{0}");
+    // runc's exec -d returns before its child has called execve: wait for the program.
+    let cmdline = || fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    wait_until("the exec'd process never became `sleep 1001`", || {
+        cmdline() == "sleep\u{0}1001\u{0}"
+    });
 }
 
 #[test]
