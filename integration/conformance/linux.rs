@@ -400,6 +400,18 @@ fn rootfs_propagation_shared() {
     assert!(l.contains("shared:"), "{l}");
 }
 
+#[test]
+fn rootfs_propagation_unbindable() {
+    if runc_differs(
+        "runc 1.1.5 makes / unbindable before bind-mounting the rootfs from under it, so the \
+         bind fails with EINVAL and create fails; runc ≥ 1.2 applies it after pivot_root",
+    ) {
+        return;
+    }
+    let l = root_propagation("unbindable");
+    assert!(l.contains("unbindable"), "{l}");
+}
+
 // ---- maskedPaths, readonlyPaths ----
 
 #[test]

@@ -87,19 +87,13 @@ impl MountFds {
 
 /// Everything before pivot_root. Runs in init's new mount namespace.
 pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
-    let linux = ctx.spec.linux().as_ref();
     // Nothing we mount may propagate back to the host: make our copy of / a slave (or what
     // rootfsPropagation asks) before touching anything.
-    let prop = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        Some("shared") | Some("rshared") => MsFlags::MS_SHARED,
-        Some("private") | Some("rprivate") => MsFlags::MS_PRIVATE,
-        Some("unbindable") | Some("runbindable") => MsFlags::MS_UNBINDABLE,
-        Some("slave") | Some("rslave") | None | Some("") => MsFlags::MS_SLAVE,
-        Some(other) => {
-            return Err(RootfsError::Invalid(format!(
-                "linux.rootfsPropagation: unknown value {other:?}"
-            )));
-        }
+    // An unbindable / would make every bind from it fail (EINVAL): that one is applied to the
+    // container's / after pivot_root (finalize).
+    let prop = match root_propagation(ctx.spec)? {
+        None | Some(MsFlags::MS_UNBINDABLE) => MsFlags::MS_SLAVE,
+        Some(p) => p,
     };
     let root = Path::new("/");
     mount(
@@ -130,6 +124,26 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
     }
     devices::create(ctx, &root_fd, dev_is_bound(ctx.spec))?;
     Ok(())
+}
+
+/// linux.rootfsPropagation as a propagation flag (applied recursively); None when unset.
+fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
+    let value = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref());
+    Ok(match value {
+        None | Some("") => None,
+        Some("shared") | Some("rshared") => Some(MsFlags::MS_SHARED),
+        Some("private") | Some("rprivate") => Some(MsFlags::MS_PRIVATE),
+        Some("unbindable") | Some("runbindable") => Some(MsFlags::MS_UNBINDABLE),
+        Some("slave") | Some("rslave") => Some(MsFlags::MS_SLAVE),
+        Some(other) => {
+            return Err(RootfsError::Invalid(format!(
+                "linux.rootfsPropagation: unknown value {other:?}"
+            )));
+        }
+    })
 }
 
 /// Is the container's /dev a bind mount (someone else's directory, often the host's /dev)?
@@ -214,19 +228,19 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             mask_paths(paths)?;
         }
     }
-    if matches!(
-        linux.and_then(|l| l.rootfs_propagation().as_deref()),
-        Some("shared") | Some("rshared")
-    ) {
+    // The new / is a bind of a mount made private before pivot_root: give it the propagation
+    // asked for again (private it already is), as runc ≥ 1.2 does. Done after pivot_root so it
+    // applies to the container's root, never to the host's.
+    if let Some(prop) = root_propagation(spec)?.filter(|p| *p != MsFlags::MS_PRIVATE) {
         let root = Path::new("/");
         mount(
             None::<&str>,
             root,
             None::<&str>,
-            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            prop | MsFlags::MS_REC,
             None::<&str>,
         )
-        .map_err(sys("make shared", root))?;
+        .map_err(sys("set rootfsPropagation of", root))?;
     }
     mounts::remount_read_only_later(spec)?;
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
