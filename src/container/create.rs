@@ -155,7 +155,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         systemd_cgroup: o.systemd_cgroup,
         cgroup_owned,
         hooks: spec.hooks().clone(),
-        config: None,
     };
     // The directory appears with its state (pid 0, so "stopped") and the config (a verbatim
     // copy for exec and update) in it. Crash safety: the state names the cgroup before the

@@ -1,33 +1,23 @@
 //! `list [-f table|json] [-q]`.
 
-use super::{OCI_VERSION, Result, StateView, Status, derive_status};
-use crate::state::{Root, Summary};
+use super::{Container, Result, StateView};
+use crate::state::Root;
 
 pub fn list(root: &Root, format_json: bool, quiet: bool) -> Result<String> {
     let mut containers = Vec::new();
     for id in root.ids()? {
-        // A container deleted meanwhile simply isn't listed. Only the summary is read: the
-        // config in each state.json is not needed here and was most of list's cost.
-        if let Ok(c) = root.load_summary(&id) {
+        // A container deleted meanwhile simply isn't listed.
+        if let Ok(c) = Container::load(root, &id) {
             containers.push(c);
         }
     }
     if quiet {
-        return Ok(containers.iter().map(|c| format!("{}\n", c.id)).collect());
+        return Ok(containers
+            .iter()
+            .map(|c| format!("{}\n", c.record.id))
+            .collect());
     }
-    let views: Vec<StateView> = containers
-        .iter()
-        .map(|c| {
-            let status = derive_status(
-                c.pid,
-                c.pid_start_time,
-                &root.dir(&c.id),
-                c.cgroup_path.as_deref(),
-                c.systemd_cgroup,
-            );
-            view(c, status)
-        })
-        .collect();
+    let views: Vec<StateView> = containers.iter().map(|c| c.view(c.status())).collect();
     if format_json {
         return Ok(serde_json::to_string(&views).unwrap_or_else(|_| "[]".into()) + "\n");
     }
@@ -54,21 +44,6 @@ pub fn list(root: &Root, format_json: bool, quiet: bool) -> Result<String> {
         ]);
     }
     Ok(table(&rows))
-}
-
-/// Same fields as `Container::view`, from a summary.
-pub(super) fn view(c: &Summary, status: Status) -> StateView<'_> {
-    StateView {
-        oci_version: OCI_VERSION,
-        id: &c.id,
-        pid: if status == Status::Stopped { 0 } else { c.pid },
-        status,
-        bundle: &c.bundle,
-        rootfs: &c.rootfs,
-        created: &c.created,
-        annotations: &c.annotations,
-        owner: &c.owner,
-    }
 }
 
 /// Columns padded like Go's tabwriter with padding 3, as runc prints them.

@@ -159,7 +159,16 @@ impl Container {
 
     /// Is the recorded init still the same process? A recycled pid has another start time.
     pub fn init_alive(&self) -> bool {
-        init_alive(self.record.pid, self.record.pid_start_time)
+        let r = &self.record;
+        if r.pid <= 0 {
+            return false;
+        }
+        match crate::procfs::start_time_and_state(r.pid) {
+            Some((t, state)) if t == r.pid_start_time => {
+                !matches!(state, Some('Z') | Some('X') | None)
+            }
+            _ => false,
+        }
     }
 
     pub fn cgroup(&self) -> Option<Box<dyn Manager>> {
@@ -172,15 +181,22 @@ impl Container {
         self.cgroup().filter(|_| self.record.cgroup_owned)
     }
 
+    /// Status from the kernel, cheapest check first: a stopped or created container never
+    /// loads a cgroup manager; only a running one reads its freezer state.
     pub fn status(&self) -> Status {
-        let r = &self.record;
-        derive_status(
-            r.pid,
-            r.pid_start_time,
-            &self.dir,
-            r.cgroup_path.as_deref(),
-            r.systemd_cgroup,
-        )
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if self.dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if self
+            .cgroup()
+            .is_some_and(|c| c.is_frozen().unwrap_or(false))
+        {
+            return Status::Paused;
+        }
+        Status::Running
     }
 
     pub fn view(&self, status: Status) -> StateView<'_> {
@@ -212,58 +228,17 @@ impl Container {
     }
 
     pub fn hooks(&self) -> Option<&oci_spec::runtime::Hooks> {
-        match &self.record.config {
-            Some(c) => c.hooks().as_ref(),
-            None => self.record.hooks.as_ref(),
-        }
+        self.record.hooks.as_ref()
     }
 
     /// The config as it was at create (not the bundle's config.json, which may have changed
-    /// since): parsed from the copy in the state dir, or from an older rt's state.json.
+    /// since): parsed from the copy in the state dir.
     pub fn config(&self) -> Result<oci_spec::runtime::Spec> {
-        if let Some(c) = &self.record.config {
-            return Ok(c.clone());
-        }
         let path = self.dir.join(crate::state::CONFIG_FILE);
         let data = std::fs::read(&path).map_err(io_err(format!("read {}", path.display())))?;
         crate::spec::parse(&data)
             .map_err(|errors| crate::spec::SpecError::Parse { path, errors }.into())
     }
-}
-
-/// Is `pid` still the process that started at `start_time`? A recycled pid has another one.
-pub(crate) fn init_alive(pid: i32, start_time: u64) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    match crate::procfs::start_time_and_state(pid) {
-        Some((t, state)) if t == start_time => !matches!(state, Some('Z') | Some('X') | None),
-        _ => false,
-    }
-}
-
-/// Status from the kernel, cheapest check first: a stopped or created container never
-/// loads a cgroup manager; only a running one reads its freezer state.
-pub(crate) fn derive_status(
-    pid: i32,
-    start_time: u64,
-    dir: &std::path::Path,
-    cgroup_path: Option<&std::path::Path>,
-    systemd: bool,
-) -> Status {
-    if !init_alive(pid, start_time) {
-        return Status::Stopped;
-    }
-    if dir.join(EXEC_FIFO).exists() {
-        return Status::Created;
-    }
-    if cgroup_path
-        .and_then(|p| cgroups::load_manager(p, systemd).ok())
-        .is_some_and(|c| c.is_frozen().unwrap_or(false))
-    {
-        return Status::Paused;
-    }
-    Status::Running
 }
 
 /// Hand a seccomp notify listener to the profile's `listenerPath` with the container's state.
@@ -287,15 +262,7 @@ pub(crate) fn send_seccomp_listener(
 
 /// `state ID`: runc prints the state indented.
 pub fn state(root: &Root, id: &str) -> Result<String> {
-    // The summary suffices (no config parse): shims call `state` often.
-    let c = root.load_summary(id)?;
-    let status = derive_status(
-        c.pid,
-        c.pid_start_time,
-        &root.dir(id),
-        c.cgroup_path.as_deref(),
-        c.systemd_cgroup,
-    );
-    let v = list::view(&c, status);
-    serde_json::to_string_pretty(&v).map_err(|e| ContainerError::Usage(e.to_string()))
+    let c = Container::load(root, id)?;
+    serde_json::to_string_pretty(&c.view(c.status()))
+        .map_err(|e| ContainerError::Usage(e.to_string()))
 }

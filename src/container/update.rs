@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{Value, json};
 
 use super::{Container, ContainerError, Result, Status, io_err};
-use crate::state::{CONFIG_FILE, DirLock, Root, STATE_FILE, write_atomic};
+use crate::state::{CONFIG_FILE, DirLock, Root, write_atomic};
 
 #[derive(Default, Debug)]
 pub struct UpdateOpts {
@@ -64,7 +64,7 @@ pub fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
 pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     crate::state::validate_id(id)?;
     let _lock = DirLock::acquire(&root.dir(id))?;
-    let mut c = Container::load(root, id)?;
+    let c = Container::load(root, id)?;
     if c.status() == Status::Stopped {
         return Err(ContainerError::NotRunning);
     }
@@ -184,29 +184,16 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     }
     let data = serde_json::to_vec(&saved).map_err(|e| ContainerError::Usage(e.to_string()))?;
     write_atomic(&c.dir.join(CONFIG_FILE), &data, 0o600)?;
-    if c.record.config.take().is_some() {
-        // An older rt's state.json: from now on the config is the copy beside it.
-        c.record.hooks = config.hooks().clone();
-        c.record.save(&c.dir)?;
-    }
     Ok(())
 }
 
 /// The saved config as JSON, edited as JSON: re-serializing a parsed Spec would pull serde's
 /// Serialize code for every config type into the binary just for `update` (~28 KB).
 fn saved_config_json(c: &Container) -> Result<Value> {
-    let (path, key) = if c.record.config.is_some() {
-        (c.dir.join(STATE_FILE), Some("config"))
-    } else {
-        (c.dir.join(CONFIG_FILE), None)
-    };
+    let path = c.dir.join(CONFIG_FILE);
     let text = std::fs::read(&path).map_err(io_err(format!("read {}", path.display())))?;
-    let mut v: Value = serde_json::from_slice(&text)
-        .map_err(|e| ContainerError::Usage(format!("{}: {e}", path.display())))?;
-    Ok(match key {
-        Some(k) => v.get_mut(k).map(Value::take).unwrap_or(Value::Null),
-        None => v,
-    })
+    serde_json::from_slice(&text)
+        .map_err(|e| ContainerError::Usage(format!("{}: {e}", path.display())))
 }
 
 /// Fields given in the update replace those in the current resources (objects merge).

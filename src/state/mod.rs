@@ -11,7 +11,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hooks, Spec};
+use oci_spec::runtime::Hooks;
 use serde::{Deserialize, Serialize};
 
 pub use id::validate_id;
@@ -79,38 +79,16 @@ pub struct Record {
     /// host's processes. (An older rt's state has no field: it always removed the cgroup.)
     #[serde(default = "yes")]
     pub cgroup_owned: bool,
-    /// The config's hooks as they were at create. The whole config (for exec's defaults and
-    /// update) is a verbatim copy of config.json in [`CONFIG_FILE`] beside state.json, parsed
-    /// only by the verbs that need it: serializing the Spec into state.json cost every create
-    /// two serializations and every delete a full parse.
+    /// The config's hooks as they were at create: the copy start, delete and create's undo
+    /// run. The whole config (for exec's defaults and update) is a verbatim copy of
+    /// config.json in [`CONFIG_FILE`] beside state.json, parsed only by the verbs that need it,
+    /// and never for its hooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,
-    /// The whole config, as state.json of an older rt carried it. Read, never written.
-    #[serde(default, skip_serializing)]
-    pub config: Option<Spec>,
 }
 
 fn yes() -> bool {
     true
-}
-
-/// A state.json without its `config`: what `list` shows. Parsing the whole Spec of every
-/// container dominated `list` (~200k instructions each); serde skips the unknown `config`
-/// field without building anything.
-#[derive(Debug, Deserialize)]
-pub struct Summary {
-    pub id: String,
-    pub pid: i32,
-    pub pid_start_time: u64,
-    pub bundle: PathBuf,
-    pub rootfs: PathBuf,
-    pub created: String,
-    pub owner: String,
-    #[serde(default)]
-    pub annotations: HashMap<String, String>,
-    pub cgroup_path: Option<PathBuf>,
-    #[serde(default)]
-    pub systemd_cgroup: bool,
 }
 
 /// The `--root` directory.
@@ -211,24 +189,6 @@ impl Root {
     }
 
     pub fn load(&self, id: &str) -> Result<Record, StateError> {
-        validate_id(id)?;
-        let path = self.dir(id).join(STATE_FILE);
-        let data = match fs::read(&path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NotExist),
-            Err(e) => return Err(io("read", &path)(e)),
-        };
-        // Through serde_path_to_error like config.json (spec::parse), so the large Spec
-        // deserializer is compiled once for both instead of once per deserializer type.
-        let de = &mut serde_json::Deserializer::from_slice(&data);
-        serde_path_to_error::deserialize(de).map_err(|e| StateError::Corrupt {
-            path,
-            source: e.into_inner(),
-        })
-    }
-
-    /// Like `load` but without the config (see [`Summary`]).
-    pub fn load_summary(&self, id: &str) -> Result<Summary, StateError> {
         validate_id(id)?;
         let path = self.dir(id).join(STATE_FILE);
         let data = match fs::read(&path) {
@@ -405,7 +365,6 @@ mod tests {
             systemd_cgroup: false,
             cgroup_owned: true,
             hooks: None,
-            config: None,
         }
     }
 
@@ -429,12 +388,6 @@ mod tests {
         assert_eq!(back.pid, 42);
         assert_eq!(back.cgroup_path.as_deref(), Some(Path::new("/x")));
         assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
-        let sum = root.load_summary("c1").unwrap();
-        assert_eq!(
-            (sum.id.as_str(), sum.pid, sum.pid_start_time),
-            ("c1", 42, 7)
-        );
-        assert_eq!(sum.cgroup_path.as_deref(), Some(Path::new("/x")));
         root.remove("c1").unwrap();
         assert!(matches!(root.load("c1"), Err(StateError::NotExist)));
         fs::remove_dir_all(&p).unwrap();
