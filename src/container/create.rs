@@ -206,11 +206,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         record: record.clone(),
         dir: dir.clone(),
     };
-    let hooks_cfg = spec.hooks().clone();
-    let runtime_hooks = hooks_cfg.as_ref().is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
     // systemd socket activation: the sockets rt got go on to the container at fds 3.., before
     // the --preserve-fds ones, and its process learns of them as pid 1 (runc's behaviour).
     let listen_fds = listen_fds();
@@ -236,7 +231,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         preserve_fds: listen_fds + o.preserve_fds,
         fifo: Some(&fifo),
         seccomp: compiled.as_ref(),
-        runtime_hooks,
         state_json: draft.hook_state(Status::Created),
         cgroup_mount: &cgroup_mount,
         id: o.id,
@@ -247,7 +241,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         hooks_started: false,
     };
     logging::timeline("clone");
-    let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb);
+    let spawned = parent::spawn(&cfg, rollback.cgroup.as_deref(), &mut cb);
     if spawned.is_err()
         && cb.hooks_started
         && let Some(h) = cb.draft.hooks().and_then(|h| h.poststop().clone())

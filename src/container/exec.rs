@@ -116,7 +116,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         container: &c,
         compiled: compiled.as_ref(),
     };
-    let spawned = parent::spawn_exec(&cfg, spec, cgroup_fd, &place, &mut cb)?;
+    let spawned = parent::spawn_exec(&cfg, cgroup_fd, &place, &mut cb)?;
 
     if o.detach {
         if let (Some(sock), Some(master)) = (o.console_socket, spawned.console.as_ref()) {

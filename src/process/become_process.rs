@@ -101,7 +101,7 @@ pub fn become_process(
     if let (Some(f), true) = (filter, no_new_privs) {
         listener = seccomp::install(f)?;
     }
-    // Step 6: the notify listener goes to rt, which hands it to listenerPath.
+    // Step 7: the notify listener goes to rt, which hands it to listenerPath.
     if let Some(l) = &listener {
         chan.send_with_fd(&Msg::SeccompFd, Some(l.as_raw_fd()))?;
     }

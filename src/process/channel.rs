@@ -23,6 +23,9 @@ pub enum ChannelError {
         expected: &'static str,
         got: &'static str,
     },
+    /// The peer's own error, which ended it: the text is the cause, shown unchanged.
+    #[error("{msg}")]
+    Reported { errno: i32, msg: String },
 }
 
 pub struct Channel {
@@ -122,17 +125,14 @@ impl Channel {
         Ok((serde_json::from_slice(&buf[..len])?, fd))
     }
 
-    /// Receive and insist on one message kind; an `Error` from the peer is passed up as is.
-    pub fn expect(&self, want: Msg) -> Result<(), ChannelError> {
-        let (got, _) = self.recv(want.name())?;
-        if got == want {
-            Ok(())
-        } else {
-            Err(ChannelError::Protocol {
-                expected: want.name(),
-                got: got.name(),
-            })
-        }
+    /// Wait for the message `expected` names; see [`super::msg::take`].
+    pub fn expect<T>(
+        &self,
+        expected: &'static str,
+        take: impl FnOnce(Msg, Option<OwnedFd>) -> Result<T, Msg>,
+    ) -> Result<T, ChannelError> {
+        let (msg, fd) = self.recv(expected)?;
+        super::msg::take(expected, msg, fd, take)
     }
 }
 
@@ -151,13 +151,13 @@ mod tests {
         let (m, fd) = a.recv("Console").unwrap();
         assert_eq!(m, Msg::Console);
         assert!(fd.is_some());
-        a.send(&Msg::Error("boom".into())).unwrap();
-        let err = b.expect(Msg::Ready).unwrap_err().to_string();
-        assert!(err.contains("expected Ready, got Error"), "{err}");
         // Sized by peeking: a long message arrives whole, and the fd that follows is intact.
-        let long = "e".repeat(20_000);
-        a.send(&Msg::Error(long.clone())).unwrap();
-        assert_eq!(b.recv("x").unwrap().0, Msg::Error(long));
+        let long = Msg::Error {
+            errno: 2,
+            msg: "e".repeat(20_000),
+        };
+        a.send(&long).unwrap();
+        assert_eq!(b.recv("x").unwrap().0, long);
         b.send_with_fd(&Msg::Console, Some(file.as_raw_fd()))
             .unwrap();
         assert!(a.recv("Console").unwrap().1.is_some());

@@ -8,7 +8,7 @@ use oci_spec::runtime::Process;
 
 use super::channel::Channel;
 use super::init::{InitError, sys};
-use super::msg::Msg;
+use super::msg::{Msg, Steps};
 use super::plan::ClonePlan;
 use super::setup;
 use crate::security::seccomp::CompiledSeccomp;
@@ -25,28 +25,26 @@ pub struct ExecConfig<'a> {
 }
 
 /// Never returns: execs the program or reports the error to rt and exits.
-pub fn run(cfg: &ExecConfig, chan: &Channel) -> ! {
+pub fn run(cfg: &ExecConfig, steps: Steps, chan: &Channel) -> ! {
     crate::logging::enter_container_child();
-    let err = match exec(cfg, chan) {
+    match exec(cfg, steps, chan) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let msg = err.to_string();
-    if chan.send(&Msg::Error(msg.clone())).is_err() {
-        eprintln!("rt: exec: {msg}");
+        Err(e) => super::init::fail(chan, "exec", &e),
     }
-    // SAFETY: _exit ends this forked child without running the parent's atexit handlers.
-    unsafe { libc::_exit(1) }
 }
 
-fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, InitError> {
+fn exec(
+    cfg: &ExecConfig,
+    steps: Steps,
+    chan: &Channel,
+) -> Result<std::convert::Infallible, InitError> {
     let process = cfg.process;
     if let Some(m) = &cfg.sigmask {
         m.thread_set_mask().map_err(sys("restore signal mask"))?;
     }
     // Step 1: rt has placed us in the container's cgroup (a cgroup namespace joined below is
     // then rooted correctly for us).
-    chan.expect(Msg::Proceed)?;
+    chan.expect_proceed()?;
 
     super::init::join_namespaces(&cfg.plan.join)?;
 
@@ -57,8 +55,8 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
     }
     nix::unistd::setsid().map_err(sys("setsid"))?;
 
-    // Step 4: a pty from the container's devpts (the joined mount namespace's /dev/ptmx).
-    if process.terminal() == Some(true) {
+    // Step 6: a pty from the container's devpts (the joined mount namespace's /dev/ptmx).
+    if steps.console {
         let size = process
             .console_size()
             .map(|b| (b.height() as u32, b.width() as u32));
@@ -70,7 +68,7 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
 
     let program =
         super::become_process::become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;
-    // Step 7, then step 8 happens by itself: execve closes the channel.
+    // Step 8, then step 9 happens by itself: execve closes the channel.
     chan.send(&Msg::Ready)?;
     Err(program.exec())
 }

@@ -12,7 +12,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use super::become_process::become_process;
 use super::channel::Channel;
 use super::clone::clone3;
-use super::msg::Msg;
+use super::msg::{Msg, Steps};
 use super::plan::ClonePlan;
 use super::setup;
 use crate::namespaces::clone_flag;
@@ -30,8 +30,6 @@ pub struct InitConfig<'a> {
     /// O_PATH fd of exec.fifo; init blocks opening it for write until `start`.
     pub fifo: Option<&'a OwnedFd>,
     pub seccomp: Option<&'a CompiledSeccomp>,
-    /// Whether rt has prestart/createRuntime hooks to run at step 5.
-    pub runtime_hooks: bool,
     /// The state JSON given to createContainer/startContainer hooks.
     pub state_json: String,
     /// What a `cgroup` mount of config.json shows (the container's cgroup, from rt's view).
@@ -72,23 +70,57 @@ pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitErr
 
 /// Never returns: execs the container process or exits. `idmapped`: the idmapped mounts rt made
 /// before clone, inherited as fds.
-pub fn run(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> ! {
-    let err = match init(cfg, idmapped, chan) {
+pub fn run(cfg: &InitConfig, idmapped: &rootfs::MountFds, steps: Steps, chan: &Channel) -> ! {
+    match init(cfg, idmapped, steps, chan) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
+        Err(e) => fail(chan, "init", &e),
+    }
+}
+
+/// Report `err` to rt and exit. After Ready nobody listens on the channel: stderr is all that
+/// is left then.
+pub(super) fn fail(chan: &Channel, who: &str, err: &InitError) -> ! {
     let msg = err.to_string();
-    if chan.send(&Msg::Error(msg.clone())).is_err() {
-        // After Ready nobody listens on the channel: stderr is all that is left.
-        eprintln!("rt: init: {msg}");
+    let errno = errno_of(err);
+    if chan
+        .send(&Msg::Error {
+            errno,
+            msg: msg.clone(),
+        })
+        .is_err()
+    {
+        eprintln!("rt: {who}: {msg}");
     }
     // SAFETY: _exit ends this forked child without running the parent's atexit handlers.
     unsafe { libc::_exit(1) }
 }
 
+/// The errno of the failed syscall at the root of `err`, 0 if none failed.
+fn errno_of(err: &(dyn std::error::Error + 'static)) -> i32 {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(n) = e.downcast_ref::<nix::Error>() {
+            return *n as i32;
+        }
+        if let Some(n) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|e| e.raw_os_error())
+        {
+            return n;
+        }
+        cause = e.source();
+    }
+    0
+}
+
 enum Never {}
 
-fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result<Never, InitError> {
+fn init(
+    cfg: &InitConfig,
+    idmapped: &rootfs::MountFds,
+    steps: Steps,
+    chan: &Channel,
+) -> Result<Never, InitError> {
     let spec = cfg.spec;
     let plan = cfg.plan;
     // From here on stderr is the container's: warnings go only to --log.
@@ -101,16 +133,17 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
     // rt's image (rt's main already did this; a library caller may not have).
     crate::security::exe::set_non_dumpable().map_err(sys("prctl PR_SET_DUMPABLE 0"))?;
     // Step 1: rt has placed us in our cgroup and mapped our clone-time user namespace.
-    chan.expect(Msg::Proceed)?;
+    chan.expect_proceed()?;
     // Timeline lines from here on come from init (same log/stderr, same time origin).
     crate::logging::timeline("init: proceed");
 
-    // Step 2: enter and create namespaces as planned.
+    // Enter and create namespaces as planned.
     join_namespaces(&plan.join)?;
     if plan.unshare_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(sys("unshare user namespace"))?;
+        // Step 2
         chan.send(&Msg::MapIds)?;
-        chan.expect(Msg::MapIdsDone)?;
+        chan.expect_map_ids_done()?;
     }
     if plan.new_user {
         // Become the namespace's root (the mapped uid 0) so the rest of setup is privileged there.
@@ -142,23 +175,23 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
 
-    // Step 5: the root filesystem; rt's own hooks run between the mounts and pivot_root.
+    // The root filesystem, with the bind sources rt opens at step 4.
     if has_mnt_ns {
-        let in_userns = plan.in_user_namespace();
         rootfs::prepare(&RootfsContext {
             spec,
             rootfs: cfg.rootfs,
             bundle: cfg.bundle,
-            in_userns,
+            in_userns: plan.in_user_namespace(),
             idmapped,
-            host_opened: &mount_sources_from_rt(cfg, in_userns, chan)?,
+            host_opened: &mount_sources_from_rt(steps, chan)?,
             cgroup: cfg.cgroup_mount,
         })?;
     }
     crate::logging::timeline("init: mounts");
-    if cfg.runtime_hooks {
+    // Step 5: rt's own hooks run between the mounts and pivot_root.
+    if steps.hooks {
         chan.send(&Msg::Hooks)?;
-        chan.expect(Msg::HooksDone)?;
+        chan.expect_hooks_done()?;
     }
     // The state was serialised before clone, when the pid was unknown; the spec wants the host
     // pid, and before pivot_root /proc is still the runtime's procfs, where /proc/self is it.
@@ -184,8 +217,8 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
     }
     crate::logging::timeline("init: pivot");
 
-    // Step 4: the terminal, from the container's own devpts.
-    if process.terminal() == Some(true) {
+    // Step 6: the terminal, from the container's own devpts.
+    if steps.console {
         let size = process
             .console_size()
             .map(|b| (b.height() as u32, b.width() as u32));
@@ -231,7 +264,7 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
     let program = become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;
     crate::logging::timeline("init: seccomp, user, caps");
 
-    // Step 7: ready; now wait for `start`.
+    // Step 8: ready; now wait for `start`.
     chan.send(&Msg::Ready)?;
     if let Some(fifo) = cfg.fifo {
         let started = wait_for_start(fifo)?;
@@ -278,30 +311,16 @@ fn with_host_pid(state_json: &str) -> String {
     }
 }
 
-/// Step 9: in a user namespace, the bind sources rt opened for us (rootfs/sources.rs).
-fn mount_sources_from_rt(
-    cfg: &InitConfig,
-    in_userns: bool,
-    chan: &Channel,
-) -> Result<rootfs::MountFds, InitError> {
+/// Step 4: in a user namespace, the bind sources rt opened for us (rootfs/sources.rs).
+fn mount_sources_from_rt(steps: Steps, chan: &Channel) -> Result<rootfs::MountFds, InitError> {
     let mut fds = rootfs::MountFds::default();
-    if rootfs::sources::wanted(cfg.spec, cfg.bundle, in_userns).is_empty() {
-        return Ok(fds);
-    }
-    chan.send(&Msg::MountSources)?;
-    loop {
-        match chan.recv("MountSourcesDone")? {
-            (Msg::MountSource(index), Some(fd)) => fds.push(index, fd),
-            (Msg::MountSourcesDone, _) => return Ok(fds),
-            (other, _) => {
-                return Err(super::channel::ChannelError::Protocol {
-                    expected: "MountSource",
-                    got: other.name(),
-                }
-                .into());
-            }
+    if steps.mount_sources {
+        chan.send(&Msg::MountSources)?;
+        while let Some((index, fd)) = chan.expect_mount_source()? {
+            fds.push(index, fd);
         }
     }
+    Ok(fds)
 }
 
 /// Enter the namespaces the plan joins. All are opened before any is joined (after setns(mnt)
@@ -392,4 +411,22 @@ fn write_time_offsets(spec: &Spec) -> Result<(), InitError> {
             "linux.timeOffsets: write /proc/self/timens_offsets: {e}"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_errno_at_the_root_of_an_error_travels() {
+        assert_eq!(errno_of(&sys("open x")(nix::Error::ENOENT)), libc::ENOENT);
+        // Through a transparent variant and a module's own error.
+        let mount = InitError::Rootfs(rootfs::RootfsError::Sys {
+            what: "mount",
+            path: "/x".into(),
+            source: nix::Error::EACCES,
+        });
+        assert_eq!(errno_of(&mount), libc::EACCES);
+        assert_eq!(errno_of(&InitError::Config("process: missing".into())), 0);
+    }
 }

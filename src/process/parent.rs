@@ -1,5 +1,5 @@
-//! rt's side of starting init: clone it into its namespaces and cgroup, answer its requests, and
-//! return once it waits on exec.fifo. Step numbers match msg.rs.
+//! rt's side of starting a container process: clone it into its namespaces and cgroup, take it
+//! through the steps of msg.rs (numbered there) and return once it is ready.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -7,28 +7,31 @@ use std::path::PathBuf;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::LinuxIdMapping;
 
-use super::channel::{self, Channel};
+use super::channel::{self, Channel, ChannelError};
 use super::clone::clone3;
 use super::exec_init::{self, ExecConfig};
 use super::init::{self, InitConfig};
-use super::msg::Msg;
+use super::msg::{Msg, Steps};
 use super::plan::ClonePlan;
 use super::userns;
-use crate::cgroups::Manager;
+use crate::cgroups::{CgroupError, Manager};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("clone container init: {0}")]
     Clone(nix::Error),
+    /// The protocol failed, or the child reported its own error (`ChannelError::Reported`).
     #[error(transparent)]
-    Channel(#[from] channel::ChannelError),
-    /// An error raised inside init: its text is the cause, passed on unchanged.
+    Channel(#[from] ChannelError),
+    #[error("container init exited before it sent {expected}{status}")]
+    Exited {
+        expected: &'static str,
+        status: String,
+    },
     #[error("{0}")]
-    Init(String),
-    #[error("{0}")]
-    Cgroup(#[from] crate::cgroups::CgroupError),
+    Cgroup(#[from] CgroupError),
     #[error("user namespace mapping: {0}")]
     Maps(std::io::Error),
     #[error("{0}")]
@@ -47,38 +50,69 @@ pub struct Spawned {
 pub trait Callbacks {
     /// Step 5: prestart and createRuntime hooks (init's pid is known by now).
     fn runtime_hooks(&mut self, pid: i32) -> Result<(), String>;
-    /// Step 6: the seccomp notify listener.
+    /// Step 7: the seccomp notify listener.
     fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> Result<(), String>;
+}
+
+/// One start as rt drives it (msg.rs).
+struct Start<'a> {
+    plan: &'a ClonePlan,
+    steps: Steps,
+    /// The maps of a user namespace the child makes (exec makes none).
+    uid_maps: &'a [LinuxIdMapping],
+    gid_maps: &'a [LinuxIdMapping],
+    /// Step 4: the bind sources rt opens for the child.
+    mount_sources: &'a [(usize, PathBuf)],
+    /// Puts the child into its cgroup, unless clone3 did through `cgroup_fd`.
+    place: &'a dyn Fn(i32) -> Result<(), CgroupError>,
+    cgroup_fd: Option<RawFd>,
+}
+
+fn terminal(p: Option<&oci_spec::runtime::Process>) -> bool {
+    p.is_some_and(|p| p.terminal() == Some(true))
+}
+
+fn notify_listener(s: Option<&crate::security::seccomp::CompiledSeccomp>) -> bool {
+    s.is_some_and(|s| s.listener_path.is_some())
 }
 
 pub fn spawn(
     cfg: &InitConfig,
-    spec: &Spec,
     cgroup: Option<&dyn Manager>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
-    let cgroup_fd = cgroup
-        .and_then(|c| c.clone_into_fd())
-        .map(|fd| fd.as_raw_fd());
-    let place = |pid: i32| match cgroup {
-        Some(cg) => cg.add_task(pid),
-        None => Ok(()),
-    };
+    let spec = cfg.spec;
     // Idmapped mounts need rights over the source's superblock that init in a user namespace
     // lacks: rt makes them now, while single-threaded and still root, and init inherits the fds.
     let idmapped = crate::rootfs::idmap::prepare(spec, cfg.bundle)?;
-    // Bind sources init asks us to open for it (step 9), decided as init decides it.
-    let sources =
-        crate::rootfs::sources::wanted(cfg.spec, cfg.bundle, cfg.plan.in_user_namespace());
-    let (spawned, _chan) = spawn_with(
-        cfg.plan,
-        spec,
-        cgroup_fd,
-        &place,
-        &sources,
-        callbacks,
-        |chan| init::run(cfg, &idmapped, chan),
-    )?;
+    let mount_sources =
+        crate::rootfs::sources::wanted(spec, cfg.bundle, cfg.plan.in_user_namespace());
+    let steps = Steps {
+        mount_sources: !mount_sources.is_empty(),
+        hooks: spec.hooks().as_ref().is_some_and(|h| {
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+        }),
+        console: terminal(spec.process().as_ref()),
+        seccomp_fd: notify_listener(cfg.seccomp),
+    };
+    let linux = spec.linux().as_ref();
+    let start = Start {
+        plan: cfg.plan,
+        steps,
+        uid_maps: linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default(),
+        gid_maps: linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default(),
+        mount_sources: &mount_sources,
+        place: &|pid| cgroup.map_or(Ok(()), |cg| cg.add_task(pid)),
+        cgroup_fd: cgroup
+            .and_then(|c| c.clone_into_fd())
+            .map(|fd| fd.as_raw_fd()),
+    };
+    let (spawned, _chan) = start.spawn(callbacks, |chan| init::run(cfg, &idmapped, steps, chan))?;
     Ok(spawned)
 }
 
@@ -87,178 +121,144 @@ pub fn spawn(
 /// once the process has exec'd the program (or failed to).
 pub fn spawn_exec(
     cfg: &ExecConfig,
-    spec: &Spec,
     cgroup_fd: Option<RawFd>,
-    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    place: &dyn Fn(i32) -> Result<(), CgroupError>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
-    let (spawned, chan) = spawn_with(cfg.plan, spec, cgroup_fd, place, &[], callbacks, |chan| {
-        exec_init::run(cfg, chan)
-    })?;
-    // Step 8: execve closes the (CLOEXEC) channel; an Error instead means it failed.
-    match chan.recv("exec") {
-        Err(channel::ChannelError::Closed(_)) => Ok(spawned),
-        Ok((Msg::Error(m), _)) => {
-            let _ = waitpid(Pid::from_raw(spawned.pid), None);
-            Err(SpawnError::Init(m))
-        }
-        Ok((other, _)) => Err(channel::ChannelError::Protocol {
-            expected: "exec",
-            got: other.name(),
-        }
-        .into()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn spawn_with(
-    plan: &ClonePlan,
-    spec: &Spec,
-    cgroup_fd: Option<RawFd>,
-    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
-    mount_sources: &[(usize, PathBuf)],
-    callbacks: &mut dyn Callbacks,
-    // Runs in the child; never returns in practice (it execs or exits).
-    child: impl FnOnce(&Channel),
-) -> Result<(Spawned, Channel), SpawnError> {
-    let (ours, theirs) = channel::pair()?;
-    let cloned = clone3(plan.clone_flags, cgroup_fd).map_err(SpawnError::Clone)?;
-    if cloned.pid == 0 {
-        drop(ours);
-        child(&theirs);
-        // SAFETY: unreachable in practice; if the child code ever returned, end the forked
-        // process without running the parent's atexit handlers.
-        unsafe { libc::_exit(1) }
-    }
-    drop(theirs);
-    let mut guard = KillGuard {
-        pids: vec![cloned.pid],
+    let steps = Steps {
+        console: terminal(Some(cfg.process)),
+        seccomp_fd: notify_listener(cfg.seccomp),
+        ..Steps::default()
     };
-    let result = drive(
-        plan,
-        spec,
+    let start = Start {
+        plan: cfg.plan,
+        steps,
+        uid_maps: &[],
+        gid_maps: &[],
+        mount_sources: &[],
         place,
-        mount_sources,
-        callbacks,
-        &ours,
-        cloned.pid,
-        cloned.in_cgroup,
-        &mut guard,
-    );
-    if result.is_ok() {
-        guard.pids.clear();
-    }
-    result.map(|s| (s, ours))
+        cgroup_fd,
+    };
+    let (spawned, chan) = start.spawn(callbacks, |chan| exec_init::run(cfg, steps, chan))?;
+    // Step 9: an Error instead means execve failed, and the child exits.
+    chan.expect_exec().inspect_err(|e| {
+        if let ChannelError::Reported { .. } = e {
+            let _ = waitpid(Pid::from_raw(spawned.pid), None);
+        }
+    })?;
+    Ok(spawned)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn drive(
-    plan: &ClonePlan,
-    spec: &Spec,
-    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
-    mount_sources: &[(usize, PathBuf)],
-    callbacks: &mut dyn Callbacks,
-    chan: &Channel,
-    first: i32,
-    in_cgroup: bool,
-    guard: &mut KillGuard,
-) -> Result<Spawned, SpawnError> {
-    // Step 1: place the child before it runs any container code.
-    if !in_cgroup {
-        place(first)?;
-    }
-    let uid_maps = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.uid_mappings().clone())
-        .unwrap_or_default();
-    let gid_maps = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.gid_mappings().clone())
-        .unwrap_or_default();
-    if plan.new_user && !plan.unshare_user {
-        userns::write_maps(first, &uid_maps, &gid_maps).map_err(SpawnError::Maps)?;
-    }
-    chan.send(&Msg::Proceed)?;
-    let mut pid = first;
-    let mut console = None;
-    loop {
-        let (msg, fd) = match chan.recv("Ready") {
-            Ok(m) => m,
-            Err(channel::ChannelError::Closed(_)) => {
-                return Err(SpawnError::Init(format!(
-                    "container init exited before it was ready{}",
-                    exit_note(pid)
-                )));
-            }
-            Err(e) => return Err(e.into()),
+impl Start<'_> {
+    fn spawn(
+        &self,
+        callbacks: &mut dyn Callbacks,
+        // Runs in the child; never returns in practice (it execs or exits).
+        child: impl FnOnce(&Channel),
+    ) -> Result<(Spawned, Channel), SpawnError> {
+        let (ours, theirs) = channel::pair()?;
+        let cloned = clone3(self.plan.clone_flags, self.cgroup_fd).map_err(SpawnError::Clone)?;
+        if cloned.pid == 0 {
+            drop(ours);
+            child(&theirs);
+            // SAFETY: unreachable in practice; if the child code ever returned, end the forked
+            // process without running the parent's atexit handlers.
+            unsafe { libc::_exit(1) }
+        }
+        drop(theirs);
+        // Kills and reaps the half-made container if any step fails.
+        let mut guard = KillGuard {
+            pids: vec![cloned.pid],
         };
-        match msg {
-            // Step 2
-            Msg::MapIds => {
-                userns::write_maps(pid, &uid_maps, &gid_maps).map_err(SpawnError::Maps)?;
-                chan.send(&Msg::MapIdsDone)?;
+        match self.drive(callbacks, &ours, cloned.pid, cloned.in_cgroup, &mut guard) {
+            Ok(s) => {
+                guard.pids.clear();
+                Ok((s, ours))
             }
-            // Step 3: the intermediate exits; the new init is our child (CLONE_PARENT).
-            Msg::ChildPid(p) => {
-                guard.pids.push(p);
-                let _ = waitpid(Pid::from_raw(pid), None);
-                guard.pids.retain(|x| *x != pid);
-                pid = p;
-            }
-            // Step 9
-            Msg::MountSources => {
-                for (index, fd) in crate::rootfs::sources::open(pid, mount_sources).iter() {
-                    chan.send_with_fd(&Msg::MountSource(index), Some(fd.as_raw_fd()))?;
-                }
-                chan.send(&Msg::MountSourcesDone)?;
-            }
-            // Step 4
-            Msg::Console => console = fd,
-            // Step 5
-            Msg::Hooks => {
-                callbacks.runtime_hooks(pid).map_err(SpawnError::Parent)?;
-                chan.send(&Msg::HooksDone)?;
-            }
-            // Step 6
-            Msg::SeccompFd => {
-                if let Some(fd) = fd {
-                    callbacks
-                        .seccomp_listener(pid, fd)
-                        .map_err(SpawnError::Parent)?;
-                }
-            }
-            // Step 7
-            Msg::Ready => return Ok(Spawned { pid, console }),
-            Msg::Error(m) => {
-                let _ = waitpid(Pid::from_raw(pid), None);
-                guard.pids.retain(|x| *x != pid);
-                return Err(SpawnError::Init(m));
-            }
-            other => {
-                return Err(channel::ChannelError::Protocol {
-                    expected: "a request from init",
-                    got: other.name(),
-                }
-                .into());
-            }
+            Err(SpawnError::Channel(ChannelError::Closed(expected))) => Err(SpawnError::Exited {
+                expected,
+                status: guard.pids.last().map(|p| exit_note(*p)).unwrap_or_default(),
+            }),
+            Err(e) => Err(e),
         }
     }
+
+    /// The steps of msg.rs, in order.
+    fn drive(
+        &self,
+        callbacks: &mut dyn Callbacks,
+        chan: &Channel,
+        first: i32,
+        in_cgroup: bool,
+        guard: &mut KillGuard,
+    ) -> Result<Spawned, SpawnError> {
+        let (plan, steps) = (self.plan, self.steps);
+        let write_maps =
+            |pid| userns::write_maps(pid, self.uid_maps, self.gid_maps).map_err(SpawnError::Maps);
+        // Step 1: place the child before it runs any container code.
+        if !in_cgroup {
+            (self.place)(first)?;
+        }
+        if plan.new_user && !plan.unshare_user {
+            write_maps(first)?;
+        }
+        chan.send(&Msg::Proceed)?;
+        // Step 2
+        if plan.unshare_user {
+            chan.expect_map_ids()?;
+            write_maps(first)?;
+            chan.send(&Msg::MapIdsDone)?;
+        }
+        // Step 3: the intermediate exits; the new child is ours (CLONE_PARENT).
+        let mut pid = first;
+        if plan.must_fork {
+            pid = chan.expect_child_pid()?;
+            guard.pids.push(pid);
+            let _ = waitpid(Pid::from_raw(first), None);
+            guard.pids.retain(|p| *p != first);
+        }
+        // Step 4
+        if steps.mount_sources {
+            chan.expect_mount_sources()?;
+            for (index, fd) in crate::rootfs::sources::open(pid, self.mount_sources).iter() {
+                chan.send_with_fd(&Msg::MountSource(index), Some(fd.as_raw_fd()))?;
+            }
+            chan.send(&Msg::MountSourcesDone)?;
+        }
+        // Step 5
+        if steps.hooks {
+            chan.expect_hooks()?;
+            callbacks.runtime_hooks(pid).map_err(SpawnError::Parent)?;
+            chan.send(&Msg::HooksDone)?;
+        }
+        // Step 6
+        let console = steps.console.then(|| chan.expect_console()).transpose()?;
+        // Step 7
+        if steps.seccomp_fd {
+            let fd = chan.expect_seccomp_fd()?;
+            callbacks
+                .seccomp_listener(pid, fd)
+                .map_err(SpawnError::Parent)?;
+        }
+        // Step 8
+        chan.expect_ready()?;
+        Ok(Spawned { pid, console })
+    }
 }
 
+/// How `pid` ended, if it has; it stays a zombie for the guard to reap.
 fn exit_note(pid: i32) -> String {
-    match waitpid(
-        Pid::from_raw(pid),
-        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-    ) {
+    use nix::sys::wait::{Id, WaitPidFlag};
+    let how = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match nix::sys::wait::waitid(Id::Pid(Pid::from_raw(pid)), how) {
         Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!(" (exit status {c})"),
         Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!(" (killed by {s})"),
         _ => String::new(),
     }
 }
 
-/// Kills and reaps the half-made container if spawning fails, so nothing is left behind.
+/// Kills and reaps the half-made container if spawning fails, so nothing is left behind (a
+/// child that exited already is a zombie until reaped here: its pid is not reused meanwhile).
 struct KillGuard {
     pids: Vec<i32>,
 }

@@ -33,8 +33,8 @@ use super::resolve::{self, Create};
 use super::{MountFds, idmap};
 
 /// The binds whose sources rt opens for init, as (config index, host path): every bind that is
-/// not idmapped, for a container with a mount namespace in a user namespace. Pure; init and rt
-/// both ask it, so they agree on whether init asks for them.
+/// not idmapped, for a container with a mount namespace in a user namespace. Pure; rt asks it
+/// before clone, and init asks for them (step 4 of process/msg.rs) only if it is not empty.
 pub fn wanted(spec: &Spec, bundle: &Path, in_user_namespace: bool) -> Vec<(usize, PathBuf)> {
     let has_mount_ns = spec
         .linux()
