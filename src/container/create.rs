@@ -237,7 +237,6 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     };
     let mut cb = CreateCallbacks {
         draft,
-        compiled: compiled.as_ref(),
         hooks_started: false,
     };
     logging::timeline("clone");
@@ -318,30 +317,30 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     Ok(())
 }
 
-struct CreateCallbacks<'a> {
+struct CreateCallbacks {
     draft: Container,
-    compiled: Option<&'a seccomp::CompiledSeccomp>,
     hooks_started: bool,
 }
 
-impl Callbacks for CreateCallbacks<'_> {
-    fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), String> {
+impl Callbacks for CreateCallbacks {
+    fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), hooks::HookError> {
         self.draft.record.pid = pid;
         self.hooks_started = true;
         let state = self.draft.hook_state(Status::Creating);
-        if let Some(h) = self.draft.hooks().cloned() {
-            if let Some(v) = h.prestart() {
-                hooks::run_all("prestart", v, &state).map_err(|e| e.to_string())?;
-            }
-            if let Some(v) = h.create_runtime() {
-                hooks::run_all("createRuntime", v, &state).map_err(|e| e.to_string())?;
-            }
+        if let Some(h) = self.draft.hooks() {
+            hooks::run_all(
+                "prestart",
+                h.prestart().as_deref().unwrap_or_default(),
+                &state,
+            )?;
+            let create_runtime = h.create_runtime().as_deref().unwrap_or_default();
+            hooks::run_all("createRuntime", create_runtime, &state)?;
         }
         Ok(())
     }
 
-    fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> std::result::Result<(), String> {
+    fn listener_state(&mut self, pid: i32) -> String {
         self.draft.record.pid = pid;
-        super::send_seccomp_listener(self.compiled, &fd, &self.draft.view(Status::Creating))
+        self.draft.state_json(Status::Creating)
     }
 }

@@ -112,11 +112,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         preserve_fds: o.preserve_fds as i32,
         sigmask: Some(old_mask),
     };
-    let mut cb = ExecCallbacks {
-        container: &c,
-        compiled: compiled.as_ref(),
-    };
-    let spawned = parent::spawn_exec(&cfg, cgroup_fd, &place, &mut cb)?;
+    let spawned = parent::spawn_exec(&cfg, cgroup_fd, &place, &mut ExecCallbacks(&c))?;
 
     if o.detach {
         if let (Some(sock), Some(master)) = (o.console_socket, spawned.console.as_ref()) {
@@ -339,22 +335,16 @@ fn check_preserved_fds(n: u32) -> Result<()> {
     Ok(())
 }
 
-struct ExecCallbacks<'a> {
-    container: &'a Container,
-    compiled: Option<&'a seccomp::CompiledSeccomp>,
-}
+/// exec runs no hooks (step 5 is never taken); the listener's state is the container's.
+struct ExecCallbacks<'a>(&'a Container);
 
 impl Callbacks for ExecCallbacks<'_> {
-    fn runtime_hooks(&mut self, _pid: i32) -> std::result::Result<(), String> {
+    fn runtime_hooks(&mut self, _pid: i32) -> std::result::Result<(), crate::hooks::HookError> {
         Ok(())
     }
 
-    fn seccomp_listener(
-        &mut self,
-        _pid: i32,
-        fd: std::os::fd::OwnedFd,
-    ) -> std::result::Result<(), String> {
-        super::send_seccomp_listener(self.compiled, &fd, &self.container.view(Status::Running))
+    fn listener_state(&mut self, _pid: i32) -> String {
+        self.0.state_json(Status::Running)
     }
 }
 

@@ -214,6 +214,11 @@ impl Container {
         }
     }
 
+    /// [`view`](Self::view) as JSON, as the seccomp agent gets it.
+    pub fn state_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.view(status)).unwrap_or_default()
+    }
+
     pub fn hook_state(&self, status: Status) -> String {
         let r = &self.record;
         let s = HookState {
@@ -239,25 +244,6 @@ impl Container {
         crate::spec::parse(&data)
             .map_err(|errors| crate::spec::SpecError::Parse { path, errors }.into())
     }
-}
-
-/// Hand a seccomp notify listener to the profile's `listenerPath` with the container's state.
-pub(crate) fn send_seccomp_listener(
-    compiled: Option<&crate::security::seccomp::CompiledSeccomp>,
-    fd: &std::os::fd::OwnedFd,
-    state: &StateView,
-) -> std::result::Result<(), String> {
-    let Some(c) = compiled else {
-        return Ok(());
-    };
-    let Some(path) = &c.listener_path else {
-        return Err(
-            "seccomp: a notify listener was made but linux.seccomp.listenerPath is not set".into(),
-        );
-    };
-    let state = serde_json::to_string(state).unwrap_or_default();
-    crate::security::seccomp::send_listener(fd, path, &state, c.listener_metadata.as_deref())
-        .map_err(|e| e.to_string())
 }
 
 /// `state ID`: runc prints the state indented.

@@ -18,7 +18,8 @@
 //!  8. child → rt  `Ready`            create: init waits on exec.fifo; exec: execve is next
 //!  9. exec: the channel closes at execve (it is CLOEXEC)
 //!
-//! Steps 2 and 3 follow the `ClonePlan`, 4 to 7 the [`Steps`], both decided before clone and
+//! Steps 2 and 3 follow the `ClonePlan`, 4 to 6 the [`Steps`] and 7 the compiled seccomp filter
+//! (a notify action makes a listener, and needs a listenerPath), all decided before clone and
 //! read by both sides, so neither waits for a message the other will not send. exec's child
 //! takes steps 1, 3 and 6 to 9: it joins namespaces, makes none and mounts nothing.
 //!
@@ -52,13 +53,12 @@ pub enum Msg {
     },
 }
 
-/// The optional steps 4 to 7 one start takes.
+/// The optional steps 4 to 6 one start takes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Steps {
     pub mount_sources: bool,
     pub hooks: bool,
     pub console: bool,
-    pub seccomp_fd: bool,
 }
 
 impl Msg {

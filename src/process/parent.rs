@@ -2,7 +2,7 @@
 //! through the steps of msg.rs (numbered there) and return once it is ready.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -17,6 +17,7 @@ use super::msg::{Msg, Steps};
 use super::plan::ClonePlan;
 use super::userns;
 use crate::cgroups::{CgroupError, Manager};
+use crate::security::seccomp::CompiledSeccomp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -34,8 +35,10 @@ pub enum SpawnError {
     Cgroup(#[from] CgroupError),
     #[error("user namespace mapping: {0}")]
     Maps(std::io::Error),
-    #[error("{0}")]
-    Parent(String),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::security::seccomp::SeccompError),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
 }
@@ -46,12 +49,12 @@ pub struct Spawned {
     pub console: Option<OwnedFd>,
 }
 
-/// The parent's reactions to init's requests.
+/// What only the caller knows: the container's hooks and its state.
 pub trait Callbacks {
-    /// Step 5: prestart and createRuntime hooks (init's pid is known by now).
-    fn runtime_hooks(&mut self, pid: i32) -> Result<(), String>;
-    /// Step 7: the seccomp notify listener.
-    fn seccomp_listener(&mut self, pid: i32, fd: OwnedFd) -> Result<(), String>;
+    /// Step 5: run the prestart and createRuntime hooks (init's pid is known by now).
+    fn runtime_hooks(&mut self, pid: i32) -> Result<(), crate::hooks::HookError>;
+    /// Step 7: the container's state, which the seccomp agent gets with the listener.
+    fn listener_state(&mut self, pid: i32) -> String;
 }
 
 /// One start as rt drives it (msg.rs).
@@ -63,6 +66,8 @@ struct Start<'a> {
     gid_maps: &'a [LinuxIdMapping],
     /// Step 4: the bind sources rt opens for the child.
     mount_sources: &'a [(usize, PathBuf)],
+    /// Step 7: where the seccomp notify listener goes (listenerPath, listenerMetadata).
+    listener: Option<(&'a Path, Option<&'a str>)>,
     /// Puts the child into its cgroup, unless clone3 did through `cgroup_fd`.
     place: &'a dyn Fn(i32) -> Result<(), CgroupError>,
     cgroup_fd: Option<RawFd>,
@@ -72,8 +77,9 @@ fn terminal(p: Option<&oci_spec::runtime::Process>) -> bool {
     p.is_some_and(|p| p.terminal() == Some(true))
 }
 
-fn notify_listener(s: Option<&crate::security::seccomp::CompiledSeccomp>) -> bool {
-    s.is_some_and(|s| s.listener_path.is_some())
+fn listener(s: Option<&CompiledSeccomp>) -> Option<(&Path, Option<&str>)> {
+    let s = s?;
+    Some((s.listener_path.as_deref()?, s.listener_metadata.as_deref()))
 }
 
 pub fn spawn(
@@ -94,7 +100,6 @@ pub fn spawn(
                 || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
         }),
         console: terminal(spec.process().as_ref()),
-        seccomp_fd: notify_listener(cfg.seccomp),
     };
     let linux = spec.linux().as_ref();
     let start = Start {
@@ -107,6 +112,7 @@ pub fn spawn(
             .and_then(|l| l.gid_mappings().as_deref())
             .unwrap_or_default(),
         mount_sources: &mount_sources,
+        listener: listener(cfg.seccomp),
         place: &|pid| cgroup.map_or(Ok(()), |cg| cg.add_task(pid)),
         cgroup_fd: cgroup
             .and_then(|c| c.clone_into_fd())
@@ -127,7 +133,6 @@ pub fn spawn_exec(
 ) -> Result<Spawned, SpawnError> {
     let steps = Steps {
         console: terminal(Some(cfg.process)),
-        seccomp_fd: notify_listener(cfg.seccomp),
         ..Steps::default()
     };
     let start = Start {
@@ -136,6 +141,7 @@ pub fn spawn_exec(
         uid_maps: &[],
         gid_maps: &[],
         mount_sources: &[],
+        listener: listener(cfg.seccomp),
         place,
         cgroup_fd,
     };
@@ -228,17 +234,16 @@ impl Start<'_> {
         // Step 5
         if steps.hooks {
             chan.expect_hooks()?;
-            callbacks.runtime_hooks(pid).map_err(SpawnError::Parent)?;
+            callbacks.runtime_hooks(pid)?;
             chan.send(&Msg::HooksDone)?;
         }
         // Step 6
         let console = steps.console.then(|| chan.expect_console()).transpose()?;
         // Step 7
-        if steps.seccomp_fd {
+        if let Some((path, metadata)) = self.listener {
             let fd = chan.expect_seccomp_fd()?;
-            callbacks
-                .seccomp_listener(pid, fd)
-                .map_err(SpawnError::Parent)?;
+            let state = callbacks.listener_state(pid);
+            crate::security::seccomp::send_listener(&fd, path, &state, metadata)?;
         }
         // Step 8
         chan.expect_ready()?;
