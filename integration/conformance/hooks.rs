@@ -218,7 +218,8 @@ fn start_container_failure_is_error_and_stops_container() {
     ) {
         return;
     }
-    c.start().failed();
+    // The error is the hook's, named as such.
+    c.start().failed().stderr_has("startContainer");
     let st = c.state();
     if st.success() {
         assert_eq!(c.status(), "stopped");

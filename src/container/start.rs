@@ -6,6 +6,9 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::{Container, ContainerError, Result, Status, sys_err};
+use crate::process::channel::ChannelError;
+use crate::process::msg;
+use crate::process::parent::SpawnError;
 use crate::state::{DirLock, EXEC_FIFO, Root};
 use crate::{hooks, logging};
 
@@ -31,6 +34,8 @@ pub(crate) fn start_loaded(c: &Container) -> Result<()> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(sys_err(format!("open {}", fifo_path.display())))?;
+    // Step 9 of process/msg.rs: init's answer, read to its end.
+    let mut answer = Vec::new();
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(100u16)) {
@@ -42,20 +47,23 @@ pub(crate) fn start_loaded(c: &Container) -> Result<()> {
             Ok(_) => {
                 let mut b = [0u8; 4096];
                 match nix::unistd::read(&fifo, &mut b) {
-                    Ok(n) if n >= 1 && b[0] == b'0' => break,
-                    // A startContainer hook failed: init says why and exits.
-                    Ok(n) if n > 1 => {
-                        let why = String::from_utf8_lossy(&b[1..n]).into_owned();
-                        let _ = std::fs::remove_file(&fifo_path);
-                        return Err(ContainerError::Usage(why));
-                    }
-                    // HUP without data: the writer went away (init died).
-                    Ok(_) => return Err(ContainerError::StartStopped),
+                    Ok(0) => break,
+                    Ok(n) => answer.extend_from_slice(&b[..n]),
                     Err(nix::Error::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
                     Err(e) => return Err(sys_err("read exec fifo")(e)),
                 }
             }
             Err(e) => return Err(sys_err("poll exec fifo")(e)),
+        }
+    }
+    match msg::expect_started(&answer) {
+        Ok(()) => {}
+        // The writer went away without a word (init died).
+        Err(ChannelError::Closed(_)) => return Err(ContainerError::StartStopped),
+        // A startContainer hook failed: init says why and exits.
+        Err(e) => {
+            let _ = std::fs::remove_file(&fifo_path);
+            return Err(SpawnError::from(e).into());
         }
     }
     let _ = std::fs::remove_file(&fifo_path);

@@ -3,6 +3,7 @@
 //! back to rt over the channel and are shown verbatim. Step numbers match msg.rs.
 
 use std::ffi::CString;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -80,19 +81,18 @@ pub fn run(cfg: &InitConfig, idmapped: &rootfs::MountFds, steps: Steps, chan: &C
 /// Report `err` to rt and exit. After Ready nobody listens on the channel: stderr is all that
 /// is left then.
 pub(super) fn fail(chan: &Channel, who: &str, err: &InitError) -> ! {
-    let msg = err.to_string();
-    let errno = errno_of(err);
-    if chan
-        .send(&Msg::Error {
-            errno,
-            msg: msg.clone(),
-        })
-        .is_err()
-    {
-        eprintln!("rt: {who}: {msg}");
+    if chan.send(&error_msg(err)).is_err() {
+        eprintln!("rt: {who}: {err}");
     }
     // SAFETY: _exit ends this forked child without running the parent's atexit handlers.
     unsafe { libc::_exit(1) }
+}
+
+fn error_msg(err: &InitError) -> Msg {
+    Msg::Error {
+        errno: errno_of(err),
+        msg: err.to_string(),
+    }
 }
 
 /// The errno of the failed syscall at the root of `err`, 0 if none failed.
@@ -267,22 +267,29 @@ fn init(
     // Step 8: ready; now wait for `start`.
     chan.send(&Msg::Ready)?;
     if let Some(fifo) = cfg.fifo {
-        let started = wait_for_start(fifo)?;
-        // startContainer hooks run once `start` is waiting on the fifo, so their failure can be
-        // its error: "0" means going, anything else is the reason we are not.
-        let hooks = spec
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.start_container().as_ref());
-        // In process.cwd, with the program's environment, as runc runs them.
-        let run = |h: &Vec<_>| {
-            crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
+        let start = wait_for_start(fifo)?;
+        // Step 9: startContainer hooks run once `start` is waiting on the fifo, so their failure
+        // can be its error. In process.cwd, with the program's environment, as runc runs them.
+        let hooks = spec.hooks().as_ref();
+        let ran = match hooks.and_then(|h| h.start_container().as_ref()) {
+            Some(h) => {
+                crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
+                    .map_err(InitError::from)
+            }
+            None => Ok(()),
         };
-        if let Some(Err(e)) = hooks.map(run) {
-            let _ = nix::unistd::write(&started, format!("1{e}").as_bytes());
-            return Err(e.into());
-        }
-        nix::unistd::write(&started, b"0").map_err(sys("write exec fifo"))?;
+        let answer = match &ran {
+            Ok(()) => Msg::Started,
+            Err(e) => error_msg(e),
+        };
+        // `start` reads to the end: the fd closes here.
+        std::fs::File::from(start)
+            .write_all(&serde_json::to_vec(&answer).unwrap_or_default())
+            .map_err(|e| {
+                let errno = nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+                sys("write exec fifo")(errno)
+            })?;
+        ran?;
     }
     crate::logging::timeline("init: exec");
     Err(program.exec())

@@ -16,7 +16,9 @@
 //!  6. child → rt  `Console` + fd     the pty master, from the container's devpts
 //!  7. child → rt  `SeccompFd` + fd   the notify listener, for linux.seccomp.listenerPath
 //!  8. child → rt  `Ready`            create: init waits on exec.fifo; exec: execve is next
-//!  9. exec: the channel closes at execve (it is CLOEXEC)
+//!  9. create: init → `start`, over exec.fifo once a `start` opens it: `Started`, then the end
+//!     of the fifo (init runs the startContainer hooks first: their failure is `start`'s)
+//!     exec: the channel closes at execve (it is CLOEXEC)
 //!
 //! Steps 2 and 3 follow the `ClonePlan`, 4 to 6 the [`Steps`] and 7 the compiled seccomp filter
 //! (a notify action makes a listener, and needs a listenerPath), all decided before clone and
@@ -46,6 +48,7 @@ pub enum Msg {
     Console,
     SeccompFd,
     Ready,
+    Started,
     /// `errno`: of the failed syscall at the root of the error, 0 if there was none.
     Error {
         errno: i32,
@@ -76,6 +79,7 @@ impl Msg {
             Msg::Console => "Console",
             Msg::SeccompFd => "SeccompFd",
             Msg::Ready => "Ready",
+            Msg::Started => "Started",
             Msg::Error { .. } => "Error",
         }
     }
@@ -166,6 +170,18 @@ impl Channel {
     fn expect_only(&self, want: Msg) -> Result<(), ChannelError> {
         self.expect(want.name(), |m, _| if m == want { Ok(()) } else { Err(m) })
     }
+}
+
+/// 9, in `start`: init's whole answer on exec.fifo (nothing if init died first).
+pub fn expect_started(answer: &[u8]) -> Result<(), ChannelError> {
+    if answer.is_empty() {
+        return Err(ChannelError::Closed("Started"));
+    }
+    let msg = serde_json::from_slice(answer)?;
+    take("Started", msg, None, |m, _| match m {
+        Msg::Started => Ok(()),
+        m => Err(m),
+    })
 }
 
 /// What the awaited message holds: `take` picks it out, or gives back any other message. The
