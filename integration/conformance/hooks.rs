@@ -132,11 +132,18 @@ fn start_container_hook_runs_in_container_at_start() {
     );
     let mut c = Container::new(b);
     c.create().ok();
+    let pid = c.pid();
     let marker = c.bundle.rootfs().join("startc.json");
     assert!(!marker.exists(), "startContainer ran at create");
     c.start().ok();
     let s: Value = serde_json::from_str(&fs::read_to_string(&marker).unwrap()).unwrap();
     assert_eq!(s["id"], json!(c.id), "{s}");
+    if !runc_differs(
+        "runc 1.1.5 gives startContainer hooks the pid inside the container (1), not the host \
+         pid the state's `pid` is",
+    ) {
+        assert_eq!(s["pid"], json!(pid), "{s}");
+    }
 }
 
 #[test]

@@ -231,7 +231,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         preserve_fds: listen_fds + o.preserve_fds,
         fifo: Some(&fifo),
         seccomp: compiled.as_ref(),
-        state_json: draft.hook_state(Status::Created),
+        hook_state: &|pid| super::hook_state(&record, Status::Created, pid),
         cgroup_mount: &cgroup_mount,
         id: o.id,
     };

@@ -220,16 +220,7 @@ impl Container {
     }
 
     pub fn hook_state(&self, status: Status) -> String {
-        let r = &self.record;
-        let s = HookState {
-            oci_version: OCI_VERSION,
-            id: &r.id,
-            status,
-            pid: (status != Status::Stopped).then_some(r.pid),
-            bundle: &r.bundle,
-            annotations: &r.annotations,
-        };
-        serde_json::to_string(&s).unwrap_or_default()
+        hook_state(&self.record, status, self.record.pid)
     }
 
     pub fn hooks(&self) -> Option<&oci_spec::runtime::Hooks> {
@@ -244,6 +235,19 @@ impl Container {
         crate::spec::parse(&data)
             .map_err(|errors| crate::spec::SpecError::Parse { path, errors }.into())
     }
+}
+
+/// The OCI state hooks receive on stdin, for init `pid`.
+pub(crate) fn hook_state(r: &Record, status: Status, pid: i32) -> String {
+    let s = HookState {
+        oci_version: OCI_VERSION,
+        id: &r.id,
+        status,
+        pid: (status != Status::Stopped).then_some(pid),
+        bundle: &r.bundle,
+        annotations: &r.annotations,
+    };
+    serde_json::to_string(&s).unwrap_or_default()
 }
 
 /// `state ID`: runc prints the state indented.

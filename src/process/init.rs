@@ -31,8 +31,8 @@ pub struct InitConfig<'a> {
     /// O_PATH fd of exec.fifo; init blocks opening it for write until `start`.
     pub fifo: Option<&'a OwnedFd>,
     pub seccomp: Option<&'a CompiledSeccomp>,
-    /// The state JSON given to createContainer/startContainer hooks.
-    pub state_json: String,
+    /// The state JSON createContainer and startContainer hooks get, for init's host pid.
+    pub hook_state: &'a dyn Fn(i32) -> String,
     /// What a `cgroup` mount of config.json shows (the container's cgroup, from rt's view).
     pub cgroup_mount: &'a crate::cgroups::CgroupMount,
     pub id: &'a str,
@@ -193,13 +193,13 @@ fn init(
         chan.send(&Msg::Hooks)?;
         chan.expect_hooks_done()?;
     }
-    // The state was serialised before clone, when the pid was unknown; the spec wants the host
-    // pid, and before pivot_root /proc is still the runtime's procfs, where /proc/self is it.
-    // Only hooks read it.
+    // The state our hooks get carries our host pid: before pivot_root /proc is still the
+    // runtime's procfs, where /proc/self is it.
     let hooks = spec.hooks().as_ref();
     let hook_state =
         if hooks.is_some_and(|h| h.create_container().is_some() || h.start_container().is_some()) {
-            with_host_pid(&cfg.state_json)
+            let pid = std::fs::read_link("/proc/self").ok();
+            (cfg.hook_state)(pid.and_then(|p| p.to_str()?.parse().ok()).unwrap_or(0))
         } else {
             String::new()
         };
@@ -270,7 +270,6 @@ fn init(
         let start = wait_for_start(fifo)?;
         // Step 9: startContainer hooks run once `start` is waiting on the fifo, so their failure
         // can be its error. In process.cwd, with the program's environment, as runc runs them.
-        let hooks = spec.hooks().as_ref();
         let ran = match hooks.and_then(|h| h.start_container().as_ref()) {
             Some(h) => {
                 crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
@@ -302,20 +301,6 @@ fn create_cwd(cwd: &Path) -> Result<(), InitError> {
         .mode(0o755)
         .create(cwd)
         .map_err(|e| InitError::Config(format!("process.cwd: create {}: {e}", cwd.display())))
-}
-
-/// `state_json` with `pid` set to our pid as the runtime's /proc sees it (unchanged on failure).
-fn with_host_pid(state_json: &str) -> String {
-    let pid = std::fs::read_link("/proc/self")
-        .ok()
-        .and_then(|p| p.to_str().and_then(|s| s.parse::<i64>().ok()));
-    match (pid, serde_json::from_str::<serde_json::Value>(state_json)) {
-        (Some(pid), Ok(mut v)) => {
-            v["pid"] = serde_json::json!(pid);
-            serde_json::to_string(&v).unwrap_or_else(|_| state_json.to_string())
-        }
-        _ => state_json.to_string(),
-    }
 }
 
 /// Step 4: in a user namespace, the bind sources rt opened for us (rootfs/sources.rs).
