@@ -21,6 +21,11 @@ use crate::security::seccomp::CompiledSeccomp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
+    #[error(
+        "refusing to start a container process from a process with {0} threads: clone copies \
+         only the calling thread, and a lock another one holds would never be released"
+    )]
+    Threaded(usize),
     #[error("clone container init: {0}")]
     Clone(nix::Error),
     /// The protocol failed, or the child reported its own error (`ChannelError::Reported`).
@@ -87,6 +92,7 @@ pub fn spawn(
     cgroup: Option<&dyn Manager>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
+    single_threaded()?;
     let spec = cfg.spec;
     // Idmapped mounts need rights over the source's superblock that init in a user namespace
     // lacks: rt makes them now, while single-threaded and still root, and init inherits the fds.
@@ -131,6 +137,7 @@ pub fn spawn_exec(
     place: &dyn Fn(i32) -> Result<(), CgroupError>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
+    single_threaded()?;
     let steps = Steps {
         console: terminal(Some(cfg.process)),
         ..Steps::default()
@@ -251,6 +258,16 @@ impl Start<'_> {
     }
 }
 
+/// clone3 without a new stack is fork: the child has a copy of the calling thread only, so a
+/// lock another thread held (the allocator's, stdout's) stays locked in it for good. rt starts
+/// no threads; a library caller might have.
+fn single_threaded() -> Result<(), SpawnError> {
+    match std::fs::read_dir("/proc/self/task").map(Iterator::count) {
+        Ok(n) if n > 1 => Err(SpawnError::Threaded(n)),
+        _ => Ok(()),
+    }
+}
+
 /// How `pid` ended, if it has; it stays a zombie for the guard to reap.
 fn exit_note(pid: i32) -> String {
     use nix::sys::wait::{Id, WaitPidFlag};
@@ -274,5 +291,23 @@ impl Drop for KillGuard {
             let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
             let _ = waitpid(Pid::from_raw(*p), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_clone_beside_other_threads() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || rx.recv());
+        let err = single_threaded().unwrap_err().to_string();
+        assert!(
+            err.contains("threads: clone copies only the calling"),
+            "{err}"
+        );
+        drop(tx);
+        let _ = other.join();
     }
 }
