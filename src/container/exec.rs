@@ -110,7 +110,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         plan: &plan,
         seccomp: compiled.as_ref(),
         preserve_fds: o.preserve_fds as i32,
-        sigmask: Some(old_mask),
+        sigmask: old_mask,
     };
     let spawned = parent::spawn_exec(&cfg, cgroup_fd, &place, &mut ExecCallbacks(&c))?;
 

@@ -36,11 +36,8 @@ pub fn list(root: &Root, format_json: bool, quiet: bool) -> Result<String> {
             v.status.to_string(),
             v.bundle.display().to_string(),
             v.created.to_string(),
-            if v.owner.is_empty() {
-                "root".into()
-            } else {
-                v.owner.to_string()
-            },
+            // rt runs containers as root only (runc shows the owner of a rootless one).
+            "root".into(),
         ]);
     }
     Ok(table(&rows))

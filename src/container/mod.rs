@@ -210,7 +210,7 @@ impl Container {
             rootfs: &r.rootfs,
             created: &r.created,
             annotations: &r.annotations,
-            owner: &r.owner,
+            owner: "",
         }
     }
 

@@ -21,7 +21,7 @@ pub struct ExecConfig<'a> {
     /// fds 3..3+preserve_fds stay open across execve.
     pub preserve_fds: i32,
     /// rt's signal mask before it blocked the signals it forwards; the program gets it back.
-    pub sigmask: Option<nix::sys::signal::SigSet>,
+    pub sigmask: nix::sys::signal::SigSet,
 }
 
 /// Never returns: execs the program or reports the error to rt and exits.
@@ -39,9 +39,9 @@ fn exec(
     chan: &Channel,
 ) -> Result<std::convert::Infallible, InitError> {
     let process = cfg.process;
-    if let Some(m) = &cfg.sigmask {
-        m.thread_set_mask().map_err(sys("restore signal mask"))?;
-    }
+    cfg.sigmask
+        .thread_set_mask()
+        .map_err(sys("restore signal mask"))?;
     // Step 1: rt has placed us in the container's cgroup (a cgroup namespace joined below is
     // then rooted correctly for us).
     chan.expect_proceed()?;

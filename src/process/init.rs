@@ -29,7 +29,7 @@ pub struct InitConfig<'a> {
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
     /// O_PATH fd of exec.fifo; init blocks opening it for write until `start`.
-    pub fifo: Option<&'a OwnedFd>,
+    pub fifo: &'a OwnedFd,
     pub seccomp: Option<&'a CompiledSeccomp>,
     /// The state JSON createContainer and startContainer hooks get, for init's host pid.
     pub hook_state: &'a dyn Fn(i32) -> String,
@@ -266,30 +266,26 @@ fn init(
 
     // Step 8: ready; now wait for `start`.
     chan.send(&Msg::Ready)?;
-    if let Some(fifo) = cfg.fifo {
-        let start = wait_for_start(fifo)?;
-        // Step 9: startContainer hooks run once `start` is waiting on the fifo, so their failure
-        // can be its error. In process.cwd, with the program's environment, as runc runs them.
-        let ran = match hooks.and_then(|h| h.start_container().as_ref()) {
-            Some(h) => {
-                crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
-                    .map_err(InitError::from)
-            }
-            None => Ok(()),
-        };
-        let answer = match &ran {
-            Ok(()) => Msg::Started,
-            Err(e) => error_msg(e),
-        };
-        // `start` reads to the end: the fd closes here.
-        std::fs::File::from(start)
-            .write_all(&serde_json::to_vec(&answer).unwrap_or_default())
-            .map_err(|e| {
-                let errno = nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-                sys("write exec fifo")(errno)
-            })?;
-        ran?;
-    }
+    let start = wait_for_start(cfg.fifo)?;
+    // Step 9: startContainer hooks run once `start` is waiting on the fifo, so their failure can
+    // be its error. In process.cwd, with the program's environment, as runc runs them.
+    let ran = match hooks.and_then(|h| h.start_container().as_ref()) {
+        Some(h) => crate::hooks::run_all_with_env("startContainer", h, &hook_state, program.env())
+            .map_err(InitError::from),
+        None => Ok(()),
+    };
+    let answer = match &ran {
+        Ok(()) => Msg::Started,
+        Err(e) => error_msg(e),
+    };
+    // `start` reads to the end: the fd closes here.
+    std::fs::File::from(start)
+        .write_all(&serde_json::to_vec(&answer).unwrap_or_default())
+        .map_err(|e| {
+            let errno = nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            sys("write exec fifo")(errno)
+        })?;
+    ran?;
     crate::logging::timeline("init: exec");
     Err(program.exec())
 }

@@ -68,7 +68,6 @@ pub struct Record {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub created: String,
-    pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub cgroup_path: Option<PathBuf>,
@@ -359,7 +358,6 @@ mod tests {
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             created: "2026-01-01T00:00:00.000000000Z".into(),
-            owner: String::new(),
             annotations: HashMap::new(),
             cgroup_path: Some("/x".into()),
             systemd_cgroup: false,
