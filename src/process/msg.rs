@@ -25,8 +25,9 @@
 //! read by both sides, so neither waits for a message the other will not send. exec's child
 //! takes steps 1, 3 and 6 to 9: it joins namespaces, makes none and mounts nothing.
 //!
-//! In place of any message it sends, the child may send `Error{errno,msg}` and exit: the
-//! cause, shown to the user verbatim. Anything else than the awaited message is an error.
+//! In place of any message it sends (at step 9 of create too), the child may send
+//! `Error{errno,msg}` and exit: the cause, shown to the user verbatim. Anything but the awaited
+//! message is a protocol error naming both.
 
 use std::os::fd::OwnedFd;
 
