@@ -4,6 +4,12 @@
 mod common;
 
 use common::*;
+use std::fs;
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 /// `Seccomp:` of /proc/self/status, then mkdir, which the profile below fails with errno 42.
 const SECCOMP_PROBE: &str = "grep '^Seccomp:' /proc/self/status; mkdir /tmp/blocked; echo rc=$?";
@@ -43,4 +49,78 @@ fn exec_gets_the_containers_profile() {
     c.create_and_start();
     let o = c.rt(&["exec", &c.id, "sh", "-c", SECCOMP_PROBE]);
     assert_filtered(&o);
+}
+
+/// The agent's side of a notify listener: the containerProcessState and the fd sent with it.
+fn receive_listener(agent: &UnixListener) -> (serde_json::Value, String) {
+    // Non-blocking, so a runtime that never connects fails the test instead of hanging it.
+    agent.set_nonblocking(true).unwrap();
+    let mut conn = None;
+    wait_until("the runtime connects to listenerPath", || {
+        conn = agent.accept().ok();
+        conn.is_some()
+    });
+    let (mut stream, _) = conn.unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let (n, fds) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .expect("recvmsg from the runtime");
+        let mut fds = vec![];
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(v) = c {
+                fds.extend(v);
+            }
+        }
+        (msg.bytes, fds)
+    };
+    assert_eq!(fds.len(), 1, "one fd expected, got {fds:?}");
+    // SAFETY: the kernel installed this fd for us; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    let mut data = buf[..n].to_vec();
+    stream.read_to_end(&mut data).unwrap();
+    let target = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+    let state = serde_json::from_slice(&data)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&data)));
+    (state, target.to_string_lossy().into_owned())
+}
+
+/// SCMP_ACT_NOTIFY: the listener reaches the agent at listenerPath with the container's state
+/// (runtime.md's containerProcessState), at create and again for each exec.
+#[test]
+fn notify_listener_reaches_the_agent_with_the_state() {
+    let mut b = Bundle::new();
+    b.long_running();
+    let sock = b.path().join("agent.sock");
+    let agent = UnixListener::bind(&sock).unwrap();
+    b.config["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "rt-test-meta",
+        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let mut c = Container::new(b);
+    c.create().ok();
+    let pid = c.pid();
+    let (s, fd) = receive_listener(&agent);
+    assert_eq!(fd, "anon_inode:seccomp notify", "{s}");
+    assert_eq!(s["fds"], serde_json::json!(["seccompFd"]), "{s}");
+    assert_eq!(s["metadata"], "rt-test-meta", "{s}");
+    assert_eq!(s["pid"], pid, "{s}");
+    assert_eq!(s["state"]["id"].as_str(), Some(c.id.as_str()), "{s}");
+    assert_eq!(s["state"]["status"], "creating", "{s}");
+    assert_eq!(s["state"]["pid"], pid, "{s}");
+    c.start().ok();
+    c.exec(&["--", "true"]).ok();
+    let (s, fd) = receive_listener(&agent);
+    assert_eq!(fd, "anon_inode:seccomp notify", "{s}");
+    assert_eq!(s["state"]["status"], "running", "{s}");
+    assert_eq!(s["state"]["pid"], pid, "{s}");
 }
