@@ -5,11 +5,9 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
-
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 /// `Seccomp:` of /proc/self/status, then mkdir, which the profile below fails with errno 42.
 const SECCOMP_PROBE: &str = "grep '^Seccomp:' /proc/self/status; mkdir /tmp/blocked; echo rc=$?";
@@ -53,38 +51,7 @@ fn exec_gets_the_containers_profile() {
 
 /// The agent's side of a notify listener: the containerProcessState and the fd sent with it.
 fn receive_listener(agent: &UnixListener) -> (serde_json::Value, String) {
-    // Non-blocking, so a runtime that never connects fails the test instead of hanging it.
-    agent.set_nonblocking(true).unwrap();
-    let mut conn = None;
-    wait_until("the runtime connects to listenerPath", || {
-        conn = agent.accept().ok();
-        conn.is_some()
-    });
-    let (mut stream, _) = conn.unwrap();
-    stream.set_nonblocking(false).unwrap();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let (n, fds) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .expect("recvmsg from the runtime");
-        let mut fds = vec![];
-        for c in msg.cmsgs().unwrap() {
-            if let ControlMessageOwned::ScmRights(v) = c {
-                fds.extend(v);
-            }
-        }
-        (msg.bytes, fds)
-    };
-    assert_eq!(fds.len(), 1, "one fd expected, got {fds:?}");
-    // SAFETY: the kernel installed this fd for us; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
-    let mut data = buf[..n].to_vec();
+    let (mut stream, mut data, fd) = accept_with_fd(agent);
     stream.read_to_end(&mut data).unwrap();
     let target = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
     let state = serde_json::from_slice(&data)

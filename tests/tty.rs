@@ -5,15 +5,13 @@
 mod common;
 
 use common::*;
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::pty::Winsize;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 const MARK: &str = "MARK-42";
 /// Printed by `echo MARK-$((6*7))`, so the echoed command line never matches.
@@ -26,43 +24,8 @@ fn cloexec(fd: RawFd) {
 
 /// Accept rt's connection on the console socket and take the fd it sent.
 fn recv_master(listener: &UnixListener) -> (String, OwnedFd) {
-    listener.set_nonblocking(true).unwrap();
-    let start = Instant::now();
-    let stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    start.elapsed() < Duration::from_secs(20),
-                    "rt never connected"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on console socket");
-    let mut fds = vec![];
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(v) = c {
-            fds.extend(v);
-        }
-    }
-    let n = msg.bytes;
-    assert_eq!(fds.len(), 1, "exactly one fd expected, got {fds:?}");
-    let name = String::from_utf8_lossy(&buf[..n]).into_owned();
-    // SAFETY: the kernel installed this fd for us; nothing else owns it.
-    (name, unsafe { OwnedFd::from_raw_fd(fds[0]) })
+    let (_, name, master) = accept_with_fd(listener);
+    (String::from_utf8_lossy(&name).into_owned(), master)
 }
 
 /// Read from the master until `needle` shows up (or `done()` and nothing more comes).

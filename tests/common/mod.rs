@@ -1116,3 +1116,49 @@ pub fn cgroup_file(c: &Container, ctrl: &str, v1: &str, v2: &str) -> Option<Path
     let p = Path::new("/sys/fs/cgroup").join(&name).join(v2);
     p.exists().then_some(p)
 }
+
+/// Accept the runtime's connection on `listener` (a console socket, a seccomp listenerPath)
+/// within 20 s and take its first message and the one fd sent with it. The stream is returned
+/// blocking, for what may follow the first message.
+pub fn accept_with_fd(
+    listener: &std::os::unix::net::UnixListener,
+) -> (
+    std::os::unix::net::UnixStream,
+    Vec<u8>,
+    std::os::fd::OwnedFd,
+) {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    // Non-blocking, so a runtime that never connects fails the test instead of hanging it.
+    listener.set_nonblocking(true).unwrap();
+    let mut conn = None;
+    wait_until("the runtime connects", || {
+        conn = listener.accept().ok();
+        conn.is_some()
+    });
+    let (stream, _) = conn.unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg from the runtime");
+    let mut fds = vec![];
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    let n = msg.bytes;
+    assert_eq!(fds.len(), 1, "exactly one fd expected, got {fds:?}");
+    buf.truncate(n);
+    // SAFETY: the kernel installed this fd for us; nothing else owns it.
+    (stream, buf, unsafe {
+        std::os::fd::OwnedFd::from_raw_fd(fds[0])
+    })
+}
