@@ -59,7 +59,8 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     destroy(root, &c)
 }
 
-fn kill_and_wait(c: &Container) {
+/// SIGKILL the container's processes and wait (up to 10 s) until its init is gone.
+pub(crate) fn kill_and_wait(c: &Container) {
     if let Some(cg) = c.owned_cgroup() {
         let _ = cg.kill_all(libc::SIGKILL);
     }

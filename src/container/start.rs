@@ -60,9 +60,11 @@ pub(crate) fn start_loaded(c: &Container) -> Result<()> {
         Ok(()) => {}
         // The writer went away without a word (init died).
         Err(ChannelError::Closed(_)) => return Err(ContainerError::StartStopped),
-        // A startContainer hook failed: init says why and exits.
+        // A startContainer hook failed: init says why and exits. The container is stopped
+        // when start fails (runtime.md), not only soon after: wait for init to be gone.
         Err(e) => {
             let _ = std::fs::remove_file(&fifo_path);
+            super::delete::kill_and_wait(c);
             return Err(SpawnError::from(e).into());
         }
     }
