@@ -83,17 +83,18 @@ pub fn become_process(
         Err(nix::Error::EACCES | nix::Error::EPERM) => true,
         Err(e) => return Err(cwd_err()(e)),
     };
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply_bounding(c)?;
-    }
+    // An omitted `capabilities` is five empty sets, as in runc: no capabilities, not root's.
+    let caps = process
+        .capabilities()
+        .clone()
+        .unwrap_or_else(crate::security::caps::empty);
+    crate::security::caps::apply_bounding(&caps)?;
     setup::switch_user(process, set_groups)?;
     if cwd_after_switch {
         nix::unistd::chdir(cwd).map_err(cwd_err())?;
     }
     check_cwd_inside_root(cwd)?;
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply(c)?;
-    }
+    crate::security::caps::apply(&caps)?;
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }
