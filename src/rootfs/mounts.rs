@@ -105,8 +105,10 @@ pub fn mount_one(
         // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
         // mount. Both that and finish() need the new mount, which the fd above (naming the
         // directory below it) is not: reopen once for the two.
-        let extra = opts.flags
-            & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+        // difference(), not `& !`: `!` on MsFlags drops MS_NOSYMFOLLOW, which nix does not name.
+        let extra = opts
+            .flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
             & remount_flags();
         if extra.is_empty() && !needs_finish(&opts) {
             return Ok(());
@@ -140,7 +142,7 @@ pub fn mount_one(
                 .and_then(|l| l.mount_label().as_deref()),
         ),
     };
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
     let tpath = fd_path(&target);
     let r = mount(Some(&source), &tpath, Some(typ), flags, data.as_deref());
     let r = match r {
@@ -317,7 +319,9 @@ fn mount_cgroup(
     view: &CgroupMount,
 ) -> Result<(), String> {
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
+    let flags = opts
+        .flags
+        .difference(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
     let tpath = fd_path(&target);
     let binds = match view {
         CgroupMount::Tmpfs(binds) => binds,

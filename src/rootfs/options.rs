@@ -75,12 +75,14 @@ pub fn parse(options: &[String]) -> MountOptions {
     for opt in options {
         let opt = opt.as_str();
         if let Some((set, flag)) = plain_flag(opt) {
+            // insert/remove, not `&= !flag`: `!` on MsFlags drops the bits nix does not name
+            // (MS_NOSYMFOLLOW).
             if set {
-                o.flags |= flag;
-                o.cleared &= !flag;
+                o.flags.insert(flag);
+                o.cleared.remove(flag);
             } else {
-                o.flags &= !flag;
-                o.cleared |= flag;
+                o.flags.remove(flag);
+                o.cleared.insert(flag);
             }
         } else if let Some(p) = propagation(opt) {
             o.propagation.push(p);
@@ -256,6 +258,15 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
         assert!(!o.is_bind());
+    }
+
+    #[test]
+    fn nosymfollow_survives_other_options() {
+        let o = p(&["nosymfollow", "rbind", "nosuid", "rw"]);
+        assert!(o.flags.contains(MS_NOSYMFOLLOW | MsFlags::MS_NOSUID));
+        let o = p(&["nosymfollow", "symfollow", "suid"]);
+        assert!(!o.flags.contains(MS_NOSYMFOLLOW));
+        assert!(o.cleared.contains(MS_NOSYMFOLLOW | MsFlags::MS_NOSUID));
     }
 
     #[test]

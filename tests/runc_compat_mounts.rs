@@ -1,0 +1,57 @@
+//! Mounts where rt once differed from runc 1.1.5 (found by integration/differential), each
+//! checked as a user sees it: inside the container (mountinfo, what a file operation does) and
+//! from outside. Every test passes on rt and on runc
+//! (`RT_BIN=/usr/sbin/runc cargo test --test runc_compat_mounts`).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::fs;
+use std::os::unix::fs::symlink;
+
+/// `run` `sh -c script` with `mounts` added; the output, required to succeed.
+fn run_with_mounts(script: &str, mounts: &[Value]) -> Output {
+    let mut b = Bundle::new();
+    b.sh(script);
+    for m in mounts {
+        b.add_mount(m.clone());
+    }
+    let o = Container::new(b).run();
+    o.ok();
+    o
+}
+
+fn per_mount_options(o: &Output, mp: &str) -> Vec<String> {
+    let line = mountinfo_line(&o.stdout, mp).unwrap_or_else(|| panic!("no mount at {mp}: {o}"));
+    mount_opts(line).0
+}
+
+// ---- bind mount options ---------------------------------------------------------------------
+
+/// `nosymfollow` on a bind mount (directory or file, with or without a type): symlinks on it are
+/// not followed (ELOOP), and mountinfo says so.
+#[test]
+fn nosymfollow_on_a_bind_mount_is_applied() {
+    let dir = TempDir::new("nosymfollow");
+    fs::write(dir.path().join("target"), "data\n").unwrap();
+    symlink("target", dir.path().join("link")).unwrap();
+    let src = dir.path().to_string_lossy().into_owned();
+    let file = format!("{src}/target");
+    let o = run_with_mounts(
+        "cat /mnt/d/target; cat /mnt/d/link 2>/dev/null || echo refused; \
+         cat /proc/self/mountinfo",
+        &[
+            json!({"destination": "/mnt/d", "source": src, "options": ["rbind", "nosymfollow"]}),
+            json!({"destination": "/mnt/f", "type": "bind", "source": file,
+                   "options": ["nosymfollow", "rbind"]}),
+        ],
+    );
+    assert_eq!(o.stdout_lines()[..2], ["data", "refused"], "{o}");
+    for mp in ["/mnt/d", "/mnt/f"] {
+        assert!(
+            per_mount_options(&o, mp).contains(&"nosymfollow".to_string()),
+            "{mp}: {o}"
+        );
+    }
+}
