@@ -27,6 +27,13 @@ fn per_mount_options(o: &Output, mp: &str) -> Vec<String> {
     mount_opts(line).0
 }
 
+/// The optional fields of a mountinfo line (between the options and ` - `): `shared:N`, ...
+fn optional_fields(o: &Output, mp: &str) -> Vec<String> {
+    let line = mountinfo_line(&o.stdout, mp).unwrap_or_else(|| panic!("no mount at {mp}: {o}"));
+    let head = line.split(" - ").next().unwrap_or_default();
+    head.split_whitespace().skip(6).map(String::from).collect()
+}
+
 // ---- bind mount options ---------------------------------------------------------------------
 
 /// `nosymfollow` on a bind mount (directory or file, with or without a type): symlinks on it are
@@ -52,6 +59,31 @@ fn nosymfollow_on_a_bind_mount_is_applied() {
         assert!(
             per_mount_options(&o, mp).contains(&"nosymfollow".to_string()),
             "{mp}: {o}"
+        );
+    }
+}
+
+/// `shared`/`rshared` in a bind mount's options makes the new mount a shared one (its own peer
+/// group), whatever the order of the options.
+#[test]
+fn shared_propagation_on_a_bind_mount_is_applied() {
+    let dir = TempDir::new("shared");
+    fs::write(dir.path().join("file"), "").unwrap();
+    let src = dir.path().to_string_lossy().into_owned();
+    let file = format!("{src}/file");
+    let o = run_with_mounts(
+        "cat /proc/self/mountinfo",
+        &[
+            json!({"destination": "/mnt/d", "type": "bind", "source": src,
+                   "options": ["rshared", "rbind"]}),
+            json!({"destination": "/mnt/f", "source": file, "options": ["rbind", "shared"]}),
+        ],
+    );
+    for mp in ["/mnt/d", "/mnt/f"] {
+        let fields = optional_fields(&o, mp);
+        assert!(
+            fields.iter().any(|f| f.starts_with("shared:")),
+            "{mp} not shared: {fields:?}\n{o}"
         );
     }
 }

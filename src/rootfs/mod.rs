@@ -171,6 +171,19 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
             .map_err(sys("move mount", rootfs))?;
         nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
     } else {
+        // The old root, opened while it is still "/": after pivot_root(".", ".") the cwd is the
+        // new root with the old one stacked on it, and "." names the new root for mount(2)
+        // (only umount follows mounts on its starting point). Without this fchdir the rslave
+        // below would reach every mount of the container instead of the old root, turning a
+        // `shared` bind mount private (runc fchdirs to the old root too).
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(sys("open old root", Path::new("/")))?;
         match nix::unistd::pivot_root(".", ".") {
             // The kernel refuses a shared new root (rootfsPropagation "shared"): pivot with it
             // private; finalize() shares the new / again.
@@ -187,6 +200,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
             }
             r => r.map_err(sys("pivot_root", rootfs))?,
         }
+        nix::unistd::fchdir(&old_root).map_err(sys("fchdir to old root", Path::new("/")))?;
         // The old root may be shared with the host: make it a slave first so the detach below
         // does not propagate unmounts to the host.
         mount(
