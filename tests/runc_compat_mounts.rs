@@ -87,3 +87,36 @@ fn shared_propagation_on_a_bind_mount_is_applied() {
         );
     }
 }
+
+// ---- readonlyPaths --------------------------------------------------------------------------
+
+/// A read-only path is remounted read-only keeping the nosuid/nodev/noexec of the mount it is
+/// on, adding none: a directory of the rootfs stays exec-able (rt once added all three).
+#[test]
+fn readonly_paths_keep_the_flags_of_their_mount() {
+    let mut b = Bundle::new();
+    fs::create_dir_all(b.rootfs().join("opt/tools")).unwrap();
+    fs::copy(busybox(), b.rootfs().join("opt/tools/true")).unwrap();
+    b.readonly_paths(&["/opt/tools", "/proc/sys"]);
+    b.sh(
+        "/opt/tools/true && echo ran; touch /opt/tools/x 2>/dev/null || echo refused; \
+          cat /proc/self/mountinfo",
+    );
+    let mut proc_flags = b.config["mounts"][0].clone();
+    assert_eq!(proc_flags["destination"], "/proc");
+    proc_flags["options"] = json!(["nosuid", "nodev", "noexec"]);
+    b.config["mounts"][0] = proc_flags;
+    let o = Container::new(b).run();
+    o.ok();
+    assert_eq!(o.stdout_lines()[..2], ["ran", "refused"], "{o}");
+    let tools = per_mount_options(&o, "/opt/tools");
+    assert!(tools.contains(&"ro".to_string()), "{tools:?}");
+    for f in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            !tools.contains(&f.to_string()),
+            "/opt/tools has {f}: {tools:?}"
+        );
+        let sys = per_mount_options(&o, "/proc/sys");
+        assert!(sys.contains(&f.to_string()), "/proc/sys lacks {f}: {sys:?}");
+    }
+}
