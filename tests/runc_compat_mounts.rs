@@ -120,3 +120,20 @@ fn readonly_paths_keep_the_flags_of_their_mount() {
         assert!(sys.contains(&f.to_string()), "/proc/sys lacks {f}: {sys:?}");
     }
 }
+
+// ---- mount source ---------------------------------------------------------------------------
+
+/// A mount without `source` gets an empty one, as in runc: the mount table names no device
+/// (rt once wrote the type there). The source is the field after ` - type ` in mountinfo.
+#[test]
+fn a_mount_without_source_has_an_empty_one() {
+    let o = run_with_mounts(
+        "cat /proc/self/mountinfo",
+        &[json!({"destination": "/mnt/t", "type": "tmpfs"})],
+    );
+    let line = mountinfo_line(&o.stdout, "/mnt/t").unwrap_or_else(|| panic!("{o}"));
+    let tail = line.split(" - ").nth(1).unwrap_or_default();
+    let fields: Vec<&str> = tail.split(' ').collect();
+    assert_eq!(fields[0], "tmpfs", "{line}");
+    assert_eq!(fields[1], "", "source of {line}");
+}

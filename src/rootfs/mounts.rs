@@ -1,7 +1,7 @@
 //! One entry of config.json `mounts`, mounted at its destination resolved inside the rootfs.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::Mount;
@@ -37,7 +37,8 @@ pub fn mount_one(
     if typ.is_empty() && !is_bind {
         return Err(err("type is required for non-bind mounts".into()));
     }
-    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    // No source is an empty one, as in runc (mountinfo shows none, not a made-up name).
+    let source = m.source().clone().unwrap_or_default();
 
     if is_bind {
         let src = super::sources::host_path(&source, ctx.bundle);
