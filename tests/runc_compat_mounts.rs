@@ -137,3 +137,59 @@ fn a_mount_without_source_has_an_empty_one() {
     assert_eq!(fields[0], "tmpfs", "{line}");
     assert_eq!(fields[1], "", "source of {line}");
 }
+
+// ---- tmpcopyup ------------------------------------------------------------------------------
+
+/// `tmpcopyup` (podman sends it for `--read-only` and `--tmpfs`): the tmpfs starts with a copy
+/// of the directory it hides, owners and modes kept, symlinks copied as symlinks; writes go to
+/// the tmpfs, never to the rootfs. rt once passed the option to the kernel (EINVAL).
+#[test]
+fn tmpcopyup_copies_the_directory_into_the_tmpfs() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let mut b = Bundle::new();
+    let lower = b.rootfs().join("var/cache");
+    fs::create_dir_all(lower.join("sub")).unwrap();
+    fs::write(lower.join("data"), "lower data\n").unwrap();
+    fs::write(lower.join("sub/deep"), "deep\n").unwrap();
+    symlink("data", lower.join("link")).unwrap();
+    symlink("/etc/hostname", lower.join("abs-link")).unwrap();
+    chown(lower.join("data"), Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(lower.join("data"), fs::Permissions::from_mode(0o2640)).unwrap();
+    chown(lower.join("sub"), Some(5), Some(6)).unwrap();
+    fs::set_permissions(lower.join("sub"), fs::Permissions::from_mode(0o750)).unwrap();
+    b.readonly_root(true)
+        .capabilities(&["CAP_DAC_OVERRIDE"])
+        .add_mount(json!({
+            "destination": "/var/cache", "type": "tmpfs", "source": "tmpfs",
+            "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+        }));
+    b.sh("cd /var/cache; cat data sub/deep link; readlink abs-link; \
+          stat -c '%n %a %u %g' data sub sub/deep; \
+          echo new > added && echo data >> data && echo written; \
+          grep ' /var/cache ' /proc/self/mountinfo");
+    let c = Container::new(b);
+    let o = c.run();
+    o.ok();
+    let lines = o.stdout_lines();
+    assert_eq!(lines.len(), 9, "{o}");
+    assert_eq!(
+        lines[..8],
+        [
+            "lower data",
+            "deep",
+            "lower data",
+            "/etc/hostname",
+            "data 2640 1000 1000",
+            "sub 750 5 6",
+            "sub/deep 644 0 0",
+            "written"
+        ],
+        "{o}"
+    );
+    assert!(lines[8].contains(" - tmpfs "), "{o}");
+    assert_eq!(
+        fs::read_to_string(lower.join("data")).unwrap(),
+        "lower data\n"
+    );
+    assert!(!lower.join("added").exists());
+}

@@ -145,6 +145,14 @@ pub fn mount_one(
     };
     let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
     let tpath = fd_path(&target);
+    // tmpcopyup: the directory opened before the tmpfs hides it, copied into it once mounted.
+    let lower = match (typ, opts.copy_up) {
+        ("tmpfs", true) => Some(
+            super::copy_up::open_dir(target.as_fd())
+                .map_err(|e| err(format!("tmpcopyup: open {}: {e}", dest.display())))?,
+        ),
+        _ => None,
+    };
     let r = mount(Some(&source), &tpath, Some(typ), flags, data.as_deref());
     let r = match r {
         // Some filesystems (mqueue, sysfs in a user ns) reject flags the mount inherits as
@@ -159,11 +167,16 @@ pub fn mount_one(
         r => r,
     };
     r.map_err(|e| err(format!("mount {} type {typ}: {e}", source.display())))?;
-    if !needs_finish(&opts) {
+    if lower.is_none() && !needs_finish(&opts) {
         return Ok(());
     }
     drop(target);
     let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
+    if let Some(lower) = lower {
+        let upper = super::copy_up::open_dir(target.as_fd())
+            .map_err(|e| err(format!("tmpcopyup: open the new tmpfs: {e}")))?;
+        super::copy_up::copy_tree(lower, upper).map_err(|e| err(format!("tmpcopyup: {e}")))?;
+    }
     finish(&target, &opts).map_err(err)
 }
 

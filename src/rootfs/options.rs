@@ -31,6 +31,8 @@ pub struct MountOptions {
     pub idmap: bool,
     /// `ridmap`: the idmapping applies to every mount of an rbind tree, not just the top one.
     pub idmap_recursive: bool,
+    /// `tmpcopyup` (runc's extension): a tmpfs starts with a copy of the directory it hides.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -44,6 +46,7 @@ impl Default for MountOptions {
             data: Vec::new(),
             idmap: false,
             idmap_recursive: false,
+            copy_up: false,
         }
     }
 }
@@ -98,6 +101,8 @@ pub fn parse(options: &[String]) -> MountOptions {
         } else if opt == "idmap" || opt == "ridmap" {
             o.idmap = true;
             o.idmap_recursive = opt == "ridmap";
+        } else if opt == "tmpcopyup" {
+            o.copy_up = true;
         } else if opt == "bind" {
             o.flags |= MsFlags::MS_BIND;
         } else if opt == "rbind" {
@@ -240,6 +245,7 @@ pub fn known_options() -> Vec<&'static str> {
         "suid",
         "symfollow",
         "sync",
+        "tmpcopyup",
         "unbindable",
     ]
 }
@@ -300,6 +306,13 @@ mod tests {
         let o = p(&["rrw", "rexec"]);
         assert_eq!(o.rec_clear, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC);
         assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn tmpcopyup_is_not_filesystem_data() {
+        let o = p(&["tmpcopyup", "size=1m"]);
+        assert!(o.copy_up);
+        assert_eq!(o.data_string().as_deref(), Some("size=1m"));
     }
 
     #[test]
