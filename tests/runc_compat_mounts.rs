@@ -193,3 +193,113 @@ fn tmpcopyup_copies_the_directory_into_the_tmpfs() {
     );
     assert!(!lower.join("added").exists());
 }
+
+// ---- type: cgroup ---------------------------------------------------------------------------
+
+/// The v1 hierarchies this host mounts (mount point names under /sys/fs/cgroup), or None on a
+/// cgroup v2 host.
+fn host_v1_hierarchies() -> Option<Vec<String>> {
+    let mi = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let names: Vec<String> = mi
+        .lines()
+        .filter(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("cgroup "))
+        })
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter_map(|mp| mp.strip_prefix("/sys/fs/cgroup/"))
+        .map(String::from)
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// (mount point, fs type, source, root, per-mount options) of every mount at or below `under`.
+fn mounts_under(o: &Output, under: &str) -> Vec<(String, String, String, String, Vec<String>)> {
+    o.stdout
+        .lines()
+        .filter_map(|l| {
+            let (head, tail) = l.split_once(" - ")?;
+            let h: Vec<&str> = head.split_whitespace().collect();
+            let t: Vec<&str> = tail.split(' ').collect();
+            let mp = *h.get(4)?;
+            (mp == under || mp.starts_with(&format!("{under}/"))).then(|| {
+                let opts = h[5].split(',').map(String::from).collect();
+                (mp.into(), t[0].into(), t[1].into(), h[3].into(), opts)
+            })
+        })
+        .collect()
+}
+
+/// A `cgroup` mount on a v1 or hybrid host, as runc lays it out: a tmpfs that is always
+/// nosuid,nodev,noexec holding one mount per v1 hierarchy and not the hybrid host's unified
+/// cgroup2 one (runc 1.1 and 1.3 alike; the spec leaves the layout to the runtime). A second
+/// `cgroup` mount elsewhere shows each hierarchy once too, and one mounted twice on the same
+/// place is two such layouts, the second on top.
+#[test]
+fn cgroup_mount_holds_the_v1_hierarchies_in_a_forced_nosuid_nodev_noexec_tmpfs() {
+    let Some(host) = host_v1_hierarchies() else {
+        skip("cgroup v2 host: a cgroup mount is a cgroup2 mount there");
+        return;
+    };
+    let mut b = Bundle::new();
+    b.remove_mount("/sys/fs/cgroup");
+    for dest in ["/sys/fs/cgroup", "/mnt/cg", "/mnt/cg"] {
+        b.add_mount(
+            json!({"destination": dest, "type": "cgroup", "source": "cgroup",
+                           "options": ["nosuid", "nodev"]}),
+        );
+    }
+    b.sh("cat /proc/self/mountinfo");
+    let o = Container::new(b).run();
+    o.ok();
+    for (dest, layouts) in [("/sys/fs/cgroup", 1), ("/mnt/cg", 2)] {
+        let all = mounts_under(&o, dest);
+        assert_eq!(all.len(), layouts * (host.len() + 1), "{dest}\n{o}");
+        let mounts = &all[all.len() - host.len() - 1..];
+        let (_, typ, _, _, opts) = &mounts[0];
+        assert_eq!(typ, "tmpfs", "{dest}: {mounts:?}");
+        for f in ["nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&f.to_string()), "{dest} lacks {f}: {opts:?}");
+        }
+        let mut names: Vec<String> = mounts[1..]
+            .iter()
+            .map(|(mp, typ, ..)| {
+                assert_eq!(typ, "cgroup", "{mp}: {mounts:?}");
+                mp[dest.len() + 1..].to_string()
+            })
+            .collect();
+        names.sort();
+        let mut want = host.clone();
+        want.sort();
+        assert_eq!(names, want, "{dest}\n{o}");
+    }
+}
+
+/// With a cgroup namespace each v1 hierarchy is a fresh mount rooted at the container's cgroup,
+/// nosuid,nodev,noexec, and the named systemd hierarchy has runc's source `systemd`.
+#[test]
+fn cgroup_mount_in_a_cgroup_namespace_mounts_fresh_hierarchies() {
+    let Some(host) = host_v1_hierarchies() else {
+        skip("cgroup v2 host: a cgroup mount is a cgroup2 mount there");
+        return;
+    };
+    let mut b = Bundle::new();
+    b.namespace("cgroup", None).sh("cat /proc/self/mountinfo");
+    let o = Container::new(b).run();
+    o.ok();
+    let mounts = mounts_under(&o, "/sys/fs/cgroup");
+    assert_eq!(mounts.len(), host.len() + 1, "{o}");
+    for (mp, typ, source, root, opts) in &mounts[1..] {
+        assert_eq!((typ.as_str(), root.as_str()), ("cgroup", "/"), "{mp}\n{o}");
+        let want = if mp.ends_with("/systemd") {
+            "systemd"
+        } else {
+            "cgroup"
+        };
+        assert_eq!(source, want, "{mp}\n{o}");
+        for f in ["nosuid", "nodev", "noexec", "ro"] {
+            assert!(opts.contains(&f.to_string()), "{mp} lacks {f}: {opts:?}");
+        }
+    }
+}

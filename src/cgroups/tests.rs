@@ -373,7 +373,6 @@ fn cgroup_mount_shows_the_container_its_own_cgroups() {
             bind("cpuset", "cpuset/ctr"),
             bind("cpu acct", "cpu acct/ctr"),
             bind("foo", "foo/rt"),
-            bind("unified", "unified/ctr"),
         ])
     );
     let fs = CgroupFs::from_mountinfo(root.clone(), CgroupMode::V2, "", own);

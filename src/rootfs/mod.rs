@@ -2,6 +2,7 @@
 //! `prepare` (before pivot_root: propagation, every mount, devices), `pivot`, and `finalize`
 //! (after pivot_root: masked and read-only paths, read-only root).
 
+mod cgroup_mount;
 mod copy_up;
 mod devices;
 pub mod idmap;
