@@ -260,6 +260,33 @@ fn swappiness_of_all_ones_is_not_set() {
     assert_eq!(read_trim(&p), read_trim(&parent));
 }
 
+/// `memory.useHierarchy` is never written, as in runc: the container runs whatever the value
+/// (this kernel refuses a 0 with EINVAL, which once failed create) and memory.use_hierarchy
+/// keeps the kernel's value.
+#[test]
+fn memory_use_hierarchy_is_left_to_the_kernel() {
+    for value in [false, true] {
+        let mut b = Bundle::new();
+        b.long_running();
+        b.config["linux"]["resources"] = json!({"memory": {"useHierarchy": value}});
+        let mut c = Container::new(b);
+        c.create_and_start();
+        let Some(p) = cgroup_file(&c, "memory", "memory.use_hierarchy", "memory.max") else {
+            skip("no memory cgroup controller");
+            return;
+        };
+        if !p.ends_with("memory.use_hierarchy") {
+            return; // cgroup v2 has no such file; the container running is the check.
+        }
+        let parent = p.parent().unwrap().parent().unwrap();
+        assert_eq!(
+            read_trim(&p),
+            read_trim(parent.join("memory.use_hierarchy")),
+            "useHierarchy {value}"
+        );
+    }
+}
+
 #[test]
 fn kernel_memory_is_ignored_with_a_warning() {
     let mut b = Bundle::new();

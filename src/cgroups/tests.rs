@@ -432,7 +432,8 @@ fn v1_memory_cpu_pids() {
         t.read("memory/test/memory.kmem.tcp.limit_in_bytes"),
         UNLIMITED
     );
-    assert_eq!(t.read("memory/test/memory.use_hierarchy"), "0");
+    // useHierarchy is not written, as runc does.
+    assert_eq!(t.read("memory/test/memory.use_hierarchy"), "1");
     assert_eq!(t.read("cpu/test/cpu.shares"), "512");
     assert_eq!(t.read("cpu/test/cpu.cfs_quota_us"), "50000");
     assert_eq!(t.read("cpu/test/cpu.cfs_period_us"), "100000");
