@@ -260,6 +260,33 @@ fn swappiness_of_all_ones_is_not_set() {
     assert_eq!(read_trim(&p), read_trim(&parent));
 }
 
+/// pids.limit 1 with a new pid namespace while another namespace is joined (rt forks twice
+/// there): runc writes its limits once init is alone in the cgroup and runs it; so does rt now
+/// (its second fork once failed with EAGAIN). The limit is in force before start.
+#[test]
+fn a_pids_limit_of_one_leaves_room_for_the_second_fork() {
+    let mut holder = std::process::Command::new("unshare");
+    holder.args(["--ipc", "sleep", "1000"]);
+    let holder = HostProcess::spawn(holder);
+    wait_until("holder in its own ipc namespace", || {
+        ns_link(holder.pid(), "ipc") != self_ns("ipc")
+    });
+    let mut b = Bundle::new();
+    let ipc = format!("/proc/{}/ns/ipc", holder.pid());
+    b.namespace("ipc", Some(&ipc)).args(&["echo", "alone"]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 1}});
+    let mut c = Container::new(b);
+    c.create().ok();
+    let Some(pids) = cgroup_file(&c, "pids", "pids.max", "pids.max") else {
+        skip("no pids cgroup controller");
+        return;
+    };
+    assert_eq!(read_trim(&pids), "1");
+    assert_eq!(ns_link(c.pid(), "ipc"), ns_link(holder.pid(), "ipc"));
+    c.start().ok();
+    assert_eq!(c.wait_output("alone"), "alone\n");
+}
+
 /// `memory.useHierarchy` is never written, as in runc: the container runs whatever the value
 /// (this kernel refuses a 0 with EINVAL, which once failed create) and memory.use_hierarchy
 /// keeps the kernel's value.
