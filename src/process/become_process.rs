@@ -13,7 +13,7 @@ use oci_spec::runtime::Process;
 use super::channel::Channel;
 use super::init::{InitError, sys};
 use super::msg::Msg;
-use super::setup;
+use super::{passwd, setup};
 use crate::security::seccomp::{self, CompiledSeccomp};
 
 /// Everything execve needs, prepared while errors can still reach rt.
@@ -51,8 +51,8 @@ pub fn become_process(
     // Like runc: HOME from the container's /etc/passwd when the config leaves it unset or empty.
     match env.iter_mut().find(|e| e.starts_with("HOME=")) {
         Some(h) if h.len() > "HOME=".len() => {}
-        Some(h) => *h = format!("HOME={}", setup::home_dir(process.user().uid())),
-        None => env.push(format!("HOME={}", setup::home_dir(process.user().uid()))),
+        Some(h) => *h = format!("HOME={}", passwd::home_dir(process.user().uid())?),
+        None => env.push(format!("HOME={}", passwd::home_dir(process.user().uid())?)),
     }
     let args = process
         .args()
