@@ -358,10 +358,12 @@ impl Callbacks for CreateCallbacks<'_> {
         let state = self.draft.hook_state(Status::Creating);
         if let Some(h) = self.draft.hooks().cloned() {
             if let Some(v) = h.prestart() {
-                hooks::run_all("prestart", v, &state).map_err(|e| e.to_string())?;
+                hooks::run_all_in("prestart", v, &state, &self.draft.record.bundle)
+                    .map_err(|e| e.to_string())?;
             }
             if let Some(v) = h.create_runtime() {
-                hooks::run_all("createRuntime", v, &state).map_err(|e| e.to_string())?;
+                hooks::run_all_in("createRuntime", v, &state, &self.draft.record.bundle)
+                    .map_err(|e| e.to_string())?;
             }
         }
         Ok(())
