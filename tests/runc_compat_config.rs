@@ -414,3 +414,27 @@ fn device_paths_with_dotdot_and_negative_numbers_are_created() {
         ]
     );
 }
+
+/// linux.devices fileMode with special bits: runc mknods the node with them and then chowns
+/// it, which makes the kernel drop setuid, and setgid where the group may execute; sticky stays.
+#[test]
+fn device_nodes_lose_setuid_and_executable_setgid_as_in_runc() {
+    let out = run_sh(
+        "stat -c '%n %a' /dev/rt-all /dev/rt-sgid /dev/rt-sticky",
+        |c| {
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/rt-all", "type": "c", "major": 1, "minor": 3, "fileMode": 0o7777},
+                {"path": "/dev/rt-sgid", "type": "c", "major": 1, "minor": 3, "fileMode": 0o2640},
+                {"path": "/dev/rt-sticky", "type": "p", "fileMode": 0o1644, "uid": 5, "gid": 5}
+            ]);
+        },
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "/dev/rt-all 1777",
+            "/dev/rt-sgid 2640",
+            "/dev/rt-sticky 1644"
+        ]
+    );
+}
