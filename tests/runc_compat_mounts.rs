@@ -121,6 +121,31 @@ fn readonly_paths_keep_the_flags_of_their_mount() {
     }
 }
 
+/// Masks and read-only paths come after the root and read-only tmpfs mounts are made
+/// read-only, as in runc: a file masked with /dev/null bound from a read-only root is read-only
+/// too, and a read-only tmpfs that is also a read-only path stays read-only.
+#[test]
+fn masks_and_readonly_paths_come_after_the_read_only_root() {
+    let mut b = Bundle::new();
+    fs::write(b.rootfs().join("etc/secret"), "s").unwrap();
+    // No /dev mount: /dev/null is made in the rootfs, on the root mount.
+    b.remove_mount("/dev")
+        .readonly_root(true)
+        .add_mount(
+            json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+            "options": ["strictatime", "ro"]}),
+        )
+        .masked_paths(&["/etc/secret"])
+        .readonly_paths(&["/mnt/t"])
+        .sh("cat /proc/self/mountinfo");
+    let o = Container::new(b).run();
+    o.ok();
+    for mp in ["/etc/secret", "/mnt/t"] {
+        let opts = per_mount_options(&o, mp);
+        assert!(opts.contains(&"ro".to_string()), "{mp}: {opts:?}");
+    }
+}
+
 // ---- mount source ---------------------------------------------------------------------------
 
 /// A mount without `source` gets an empty one, as in runc: the mount table names no device

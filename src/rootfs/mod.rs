@@ -219,17 +219,10 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// After pivot_root: rootfsPropagation on the new /, masks, read-only paths and root.readonly.
+/// After pivot_root: rootfsPropagation on the new /, root.readonly, then read-only paths and
+/// masks, in runc's order: a mask bound from a read-only /dev or root is read-only too.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref();
-    if let Some(l) = linux {
-        if let Some(paths) = l.readonly_paths() {
-            readonly_paths(paths)?;
-        }
-        if let Some(paths) = l.masked_paths() {
-            mask_paths(paths)?;
-        }
-    }
     if matches!(
         linux.and_then(|l| l.rootfs_propagation().as_deref()),
         Some("shared") | Some("rshared")
@@ -266,6 +259,14 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             )
         })
         .map_err(sys("remount read-only", root))?;
+    }
+    if let Some(l) = linux {
+        if let Some(paths) = l.readonly_paths() {
+            readonly_paths(paths)?;
+        }
+        if let Some(paths) = l.masked_paths() {
+            mask_paths(paths)?;
+        }
     }
     Ok(())
 }
