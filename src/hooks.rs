@@ -7,6 +7,7 @@
 
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,12 +41,21 @@ pub enum HookError {
 /// How much of the end of a failing hook's stdout and of its stderr its error shows.
 const KEPT: usize = 4096;
 
-/// Run `hooks` in order, stopping at the first failure. A hook without `env` gets rt's own
+/// Run the create-time hooks (prestart, createRuntime) in order in the bundle directory,
+/// stopping at the first failure: runc's create chdirs to the bundle before it runs them, and
+/// hooks such as NVIDIA's fall back to the cwd for the bundle. A hook without `env` gets rt's own
 /// environment (runc runs hooks with Go's nil Env, which means its own).
-pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
-    hooks
-        .iter()
-        .try_for_each(|h| run_one(kind, h, state_json, None))
+pub fn run_all_in(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &str,
+    bundle: &Path,
+) -> Result<(), HookError> {
+    hooks.iter().try_for_each(|h| {
+        let mut cmd = command(h, None);
+        cmd.current_dir(bundle);
+        run_one(kind, h, state_json, cmd)
+    })
 }
 
 /// [`run_all`] for the hooks init runs (createContainer, startContainer): a hook without `env`
@@ -58,26 +68,21 @@ pub fn run_all_with_env(
 ) -> Result<(), HookError> {
     hooks
         .iter()
-        .try_for_each(|h| run_one(kind, h, state_json, Some(env)))
+        .try_for_each(|h| run_one(kind, h, state_json, command(h, Some(env))))
 }
 
 /// Run every hook even when one fails, logging each failure as a warning: the spec's rule for
 /// poststart and poststop ("the remaining hooks and lifecycle continue").
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state_json: &str) {
     for h in hooks {
-        if let Err(e) = run_one(kind, h, state_json, None) {
+        if let Err(e) = run_one(kind, h, state_json, command(h, None)) {
             crate::logging::warn(&e.to_string());
         }
     }
 }
 
-fn run_one(
-    kind: &'static str,
-    hook: &Hook,
-    state_json: &str,
-    default_env: Option<&[String]>,
-) -> Result<(), HookError> {
-    let path = hook.path().display().to_string();
+/// The command for `hook`: its args, and its env (`default_env` when it has none).
+fn command(hook: &Hook, default_env: Option<&[String]>) -> Command {
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args()
         && let Some((arg0, rest)) = args.split_first()
@@ -94,6 +99,16 @@ fn run_one(
             }
         }
     }
+    cmd
+}
+
+fn run_one(
+    kind: &'static str,
+    hook: &Hook,
+    state_json: &str,
+    mut cmd: Command,
+) -> Result<(), HookError> {
+    let path = hook.path().display().to_string();
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -167,6 +167,47 @@ fn capabilities_match_init_and_cap_adds() {
     }
 }
 
+/// A process file without `capabilities` gets the container's (runc's init falls back to the
+/// config's set), and a container without any gets none, in exec as in init.
+#[test]
+fn process_file_without_capabilities_gets_the_containers() {
+    let (c, init) = running();
+    let p = c.scratch.path().join("process.json");
+    let process = serde_json::json!({
+        "user": {"uid": 0, "gid": 0},
+        "args": ["cat", "/proc/self/status"],
+        "env": ["PATH=/bin"],
+        "cwd": "/"
+    });
+    fs::write(&p, serde_json::to_vec(&process).unwrap()).unwrap();
+    let ps = p.to_string_lossy().into_owned();
+    let o = c.exec(&["--process", &ps]);
+    o.ok();
+    let host = proc_status(init);
+    for k in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_ne!(cap_line(&host, k), 0, "{k}");
+        assert_eq!(cap_line(&o.stdout, k), cap_line(&host, k), "{k}: {o}");
+    }
+
+    let mut b = Bundle::new();
+    b.long_running();
+    b.config["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    let mut bare = Container::new(b);
+    bare.create_and_start();
+    for o in [
+        bare.exec(&["--", "cat", "/proc/self/status"]),
+        bare.exec(&["--process", &ps]),
+    ] {
+        o.ok();
+        for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(cap_line(&o.stdout, k), 0, "{k}: {o}");
+        }
+    }
+}
+
 #[test]
 fn exit_status_and_signal() {
     let (c, _) = running();

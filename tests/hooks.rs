@@ -195,3 +195,40 @@ fn failing_prestart_hook_fails_run() {
         c.cgroup_dirs()
     );
 }
+
+/// runc's create chdirs to the bundle before its prestart and createRuntime hooks, and hooks
+/// rely on it (NVIDIA's takes the cwd for the bundle when the state has none); poststop runs
+/// in `delete`'s own cwd in both.
+#[test]
+fn create_time_hooks_run_in_the_bundle() {
+    let out = TempDir::new("hookout");
+    let mut b = Bundle::new();
+    b.long_running();
+    for k in KINDS {
+        let script = format!("cat > /dev/null; pwd -P > {}/{k}.cwd", out.path().display());
+        b.hook(k, "/bin/sh", &["sh", "-c", &script]);
+    }
+    let mut c = Container::new(b);
+    c.create().ok();
+    c.start().ok();
+    c.kill(Some("KILL")).ok();
+    c.wait_status("stopped");
+    c.delete(false).ok();
+    let cwd = |k: &str| {
+        let s = fs::read_to_string(out.path().join(format!("{k}.cwd")))
+            .unwrap_or_else(|e| panic!("{k} hook did not run: {e}"));
+        Path::new(s.trim_end()).to_path_buf()
+    };
+    let bundle = fs::canonicalize(c.bundle.path()).unwrap();
+    let caller = std::env::current_dir().unwrap().canonicalize().unwrap();
+    assert_eq!(cwd("prestart"), bundle);
+    assert_eq!(cwd("createRuntime"), bundle);
+    assert_eq!(cwd("poststop"), caller);
+    if runc_differs(
+        "runc 1.1 runs poststart hooks during create, where it is in the bundle; runc 1.3 runs \
+         them at start, in start's cwd, as rt does",
+    ) {
+        return;
+    }
+    assert_eq!(cwd("poststart"), caller);
+}

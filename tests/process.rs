@@ -239,6 +239,59 @@ fn capabilities_empty() {
     assert_eq!(caps_of(&out), expect_caps(z, z, z, z, z), "{out}");
 }
 
+/// No `process.capabilities` at all: runc gives the process five empty sets, so root in the
+/// container holds no capability (rt once left it every capability the runtime had: full
+/// root). Seen inside as /proc/self/status and as a chown that root without CAP_CHOWN cannot do.
+#[test]
+fn capabilities_omitted_are_none() {
+    let out = run_sh(
+        "cat /proc/self/status; chown 1 /tmp 2>/dev/null && echo chowned; true",
+        |b| {
+            let p = b.config["process"].as_object_mut().unwrap();
+            p.remove("capabilities");
+        },
+    );
+    let z = "0000000000000000";
+    assert_eq!(caps_of(&out), expect_caps(z, z, z, z, z), "{out}");
+    assert!(!out.contains("chowned"), "{out}");
+}
+
+/// One set omitted is that set empty, the others as given (runc's reading). For root the
+/// kernel refills effective and permitted at execve from bounding | inheritable | ambient. An
+/// empty bounding or permitted set under a non-empty inheritable or effective one is refused
+/// by capset (EPERM), in runc as in rt: create fails.
+#[test]
+fn capabilities_one_set_omitted_is_that_set_empty() {
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_AUDIT_WRITE",
+    ];
+    let (m, z) = ("0000000020000421", "0000000000000000");
+    for (omitted, want) in [
+        ("effective", Some(expect_caps(m, m, m, m, m))),
+        ("inheritable", Some(expect_caps(z, m, m, m, z))),
+        ("ambient", Some(expect_caps(m, m, m, m, z))),
+        ("bounding", None),
+        ("permitted", None),
+    ] {
+        let mut b = Bundle::new();
+        b.sh("cat /proc/self/status").capabilities(&caps);
+        let sets = b.config["process"]["capabilities"].as_object_mut().unwrap();
+        sets.remove(omitted);
+        let o = Container::new(b).run();
+        match want {
+            Some(want) => assert_eq!(caps_of(&o.ok().stdout), want, "{omitted} omitted: {o}"),
+            None => {
+                o.failed();
+                let err = o.stderr.to_lowercase();
+                assert!(err.contains("operation not permitted"), "{omitted}: {o}");
+            }
+        }
+    }
+}
+
 #[test]
 fn no_new_privileges_on() {
     let out = run_sh("grep NoNewPrivs /proc/self/status", |b| {

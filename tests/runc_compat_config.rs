@@ -260,6 +260,60 @@ fn swappiness_of_all_ones_is_not_set() {
     assert_eq!(read_trim(&p), read_trim(&parent));
 }
 
+/// pids.limit 1 with a new pid namespace while another namespace is joined (rt forks twice
+/// there): runc writes its limits once init is alone in the cgroup and runs it; so does rt now
+/// (its second fork once failed with EAGAIN). The limit is in force before start.
+#[test]
+fn a_pids_limit_of_one_leaves_room_for_the_second_fork() {
+    let mut holder = std::process::Command::new("unshare");
+    holder.args(["--ipc", "sleep", "1000"]);
+    let holder = HostProcess::spawn(holder);
+    wait_until("holder in its own ipc namespace", || {
+        ns_link(holder.pid(), "ipc") != self_ns("ipc")
+    });
+    let mut b = Bundle::new();
+    let ipc = format!("/proc/{}/ns/ipc", holder.pid());
+    b.namespace("ipc", Some(&ipc)).args(&["echo", "alone"]);
+    b.config["linux"]["resources"] = json!({"pids": {"limit": 1}});
+    let mut c = Container::new(b);
+    c.create().ok();
+    let Some(pids) = cgroup_file(&c, "pids", "pids.max", "pids.max") else {
+        skip("no pids cgroup controller");
+        return;
+    };
+    assert_eq!(read_trim(&pids), "1");
+    assert_eq!(ns_link(c.pid(), "ipc"), ns_link(holder.pid(), "ipc"));
+    c.start().ok();
+    assert_eq!(c.wait_output("alone"), "alone\n");
+}
+
+/// `memory.useHierarchy` is never written, as in runc: the container runs whatever the value
+/// (this kernel refuses a 0 with EINVAL, which once failed create) and memory.use_hierarchy
+/// keeps the kernel's value.
+#[test]
+fn memory_use_hierarchy_is_left_to_the_kernel() {
+    for value in [false, true] {
+        let mut b = Bundle::new();
+        b.long_running();
+        b.config["linux"]["resources"] = json!({"memory": {"useHierarchy": value}});
+        let mut c = Container::new(b);
+        c.create_and_start();
+        let Some(p) = cgroup_file(&c, "memory", "memory.use_hierarchy", "memory.max") else {
+            skip("no memory cgroup controller");
+            return;
+        };
+        if !p.ends_with("memory.use_hierarchy") {
+            return; // cgroup v2 has no such file; the container running is the check.
+        }
+        let parent = p.parent().unwrap().parent().unwrap();
+        assert_eq!(
+            read_trim(&p),
+            read_trim(parent.join("memory.use_hierarchy")),
+            "useHierarchy {value}"
+        );
+    }
+}
+
 #[test]
 fn kernel_memory_is_ignored_with_a_warning() {
     let mut b = Bundle::new();
@@ -357,6 +411,30 @@ fn device_paths_with_dotdot_and_negative_numbers_are_created() {
         [
             "/rt-dotdot character special file 1:3",
             "/dev/rt-neg character special file ffc:3"
+        ]
+    );
+}
+
+/// linux.devices fileMode with special bits: runc mknods the node with them and then chowns
+/// it, which makes the kernel drop setuid, and setgid where the group may execute; sticky stays.
+#[test]
+fn device_nodes_lose_setuid_and_executable_setgid_as_in_runc() {
+    let out = run_sh(
+        "stat -c '%n %a' /dev/rt-all /dev/rt-sgid /dev/rt-sticky",
+        |c| {
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/rt-all", "type": "c", "major": 1, "minor": 3, "fileMode": 0o7777},
+                {"path": "/dev/rt-sgid", "type": "c", "major": 1, "minor": 3, "fileMode": 0o2640},
+                {"path": "/dev/rt-sticky", "type": "p", "fileMode": 0o1644, "uid": 5, "gid": 5}
+            ]);
+        },
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "/dev/rt-all 1777",
+            "/dev/rt-sgid 2640",
+            "/dev/rt-sticky 1644"
         ]
     );
 }

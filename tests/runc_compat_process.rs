@@ -423,3 +423,52 @@ fn bind_sources_the_container_root_cannot_traverse_still_mount() {
     assert!(!closed.join("src/new").exists());
     // The last line shows the refusal is the lock, not a missing right to remount at all.
 }
+
+// ---- HOME from /etc/passwd ------------------------------------------------------------------
+
+/// A bundle whose process leaves HOME unset (so the runtime reads the container's
+/// /etc/passwd) with `passwd` made in place of that file by `make`.
+fn with_passwd(make: impl FnOnce(&Path)) -> Container {
+    let mut b = Bundle::new();
+    b.sh("echo HOME=$HOME");
+    let passwd = b.rootfs().join("etc/passwd");
+    fs::remove_file(&passwd).unwrap();
+    make(&passwd);
+    Container::new(b)
+}
+
+/// An /etc/passwd line over 64 KiB (here the file is /dev/zero: one endless line) fails the
+/// start with a clear error, as runc's bufio limit does ("token too long"); nothing hangs.
+#[test]
+fn an_overlong_passwd_line_is_an_error() {
+    let c = with_passwd(|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    let o = c.run();
+    o.failed();
+    assert!(o.stderr.contains("too long"), "{o}");
+}
+
+/// An /etc/passwd that never ends in short lines (/dev/urandom) is given up after a bound with a
+/// clear error, and a FIFO there (no writer) reads as empty: rt never hangs on the container's
+/// files. runc reads the first forever and blocks opening the second.
+#[test]
+fn an_endless_or_blocking_passwd_never_hangs() {
+    if runc_differs(
+        "runc 1.1.5 reads an endless /etc/passwd of short lines forever (100% CPU) and blocks \
+         forever opening a FIFO there; rt must never hang on a container's files",
+    ) {
+        return;
+    }
+    let start = Instant::now();
+    let c = with_passwd(|p| std::os::unix::fs::symlink("/dev/urandom", p).unwrap());
+    let o = c.run();
+    o.failed();
+    assert!(o.stderr.contains("/etc/passwd"), "{o}");
+    let c = with_passwd(|p| nix::unistd::mkfifo(p, nix::sys::stat::Mode::S_IRWXU).unwrap());
+    let o = c.run();
+    assert_eq!(o.ok().stdout_lines(), ["HOME=/"], "{o}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}

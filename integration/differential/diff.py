@@ -217,8 +217,8 @@ def minimize(args, runtimes):
     allowed = set()
 
     def still_differs(c):
-        """The wanted difference is still there, and no other one appeared (dropping, say,
-        the capabilities would add rt's omitted-capabilities bug to every repro)."""
+        """The wanted difference is still there, and no other one appeared (so that a repro
+        shows one cause, not the ones a dropped field brings in)."""
         nonlocal tries
         tries += 1
         _, diffs = run_pair(c, runtimes, work, f"m{os.getpid():x}-{tries}", checker)

@@ -280,12 +280,8 @@ impl Layout {
                 .map_or_else(|| self.host.own_dir(h), |(_, d)| d.clone());
             binds.push((name.to_os_string(), dir));
         }
-        if let (Some(name), Some(dir)) = (
-            self.host.unified.as_deref().and_then(Path::file_name),
-            &self.unified,
-        ) {
-            binds.push((name.to_os_string(), dir.clone()));
-        }
+        // Not the unified hierarchy of a hybrid host: runc (1.1 and 1.3) shows only the v1
+        // ones, and the runtime spec leaves the layout of a `cgroup` mount to the runtime.
         CgroupMount::Tmpfs(binds)
     }
 

@@ -193,7 +193,7 @@ pub enum CgroupMount {
     /// cgroup v2 alone: a cgroup2 mount, or where the kernel refuses one, a bind of this
     /// directory (the container's cgroup).
     V2(PathBuf),
-    /// v1 or hybrid: a tmpfs holding, under each hierarchy's name, a bind of its directory
+    /// v1 or hybrid: a tmpfs holding, under each v1 hierarchy's name, a bind of its directory
     /// (the container's cgroup, or rt's own in a hierarchy rt does not manage).
     Tmpfs(Vec<(std::ffi::OsString, PathBuf)>),
 }

@@ -214,12 +214,8 @@ fn set_memory(d: &Path, m: &LinuxMemory) -> Result<()> {
     if m.disable_oom_killer() == Some(true) {
         write_in(d, "memory.oom_control", "1")?;
     }
-    if let Some(u) = m.use_hierarchy() {
-        let p = d.join("memory.use_hierarchy");
-        if p.exists() {
-            write_file(&p, if u { "1" } else { "0" })?;
-        }
-    }
+    // useHierarchy is never written, as in runc 1.1 (and 1.3): the kernel keeps hierarchical
+    // accounting always on since 5.16 and refuses a 0 (EINVAL), and a child cannot change it.
     // runc reads u64::MAX (Go's int64 -1, which old Docker wrote) as "not set".
     if let Some(s) = m.swappiness().filter(|s| *s != u64::MAX) {
         if s > 100 {

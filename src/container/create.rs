@@ -127,7 +127,8 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let linux = spec.linux().as_ref();
     // Like runc, only linux.resources.devices and the default allow-list decide device access:
     // a node from linux.devices is created but not allowed on its own.
-    let resources = linux.and_then(|l| l.resources().clone());
+    let mut resources = linux.and_then(|l| l.resources().clone());
+    let late_pids = late_pids_limit(resources.as_mut(), plan.must_fork);
     let mut cg = cgroups::new_manager(&CgroupConfig {
         // An empty cgroupsPath is runc's "not set".
         cgroups_path: linux
@@ -247,6 +248,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         rollback.poststop = Some((h, cb.draft.hook_state(Status::Stopped)));
     }
     let spawned = spawned?;
+    if let (Some(limit), Some(cg)) = (late_pids, rollback.cgroup.as_deref()) {
+        cg.apply(&limit)?;
+    }
     logging::timeline("init ready");
     drop(fifo);
 
@@ -267,6 +271,22 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         container: Container { record, dir },
         console,
     })
+}
+
+/// With a second fork rt's intermediate process shares the container's cgroup with init for a
+/// moment, so a pids limit of 1 would refuse that fork. runc writes every limit once its init
+/// is alone in the cgroup; rt takes the pids limit out of `resources` in that case and writes it
+/// (the returned resources) after init is ready, still before init runs any container code.
+fn late_pids_limit(
+    resources: Option<&mut oci_spec::runtime::LinuxResources>,
+    must_fork: bool,
+) -> Option<oci_spec::runtime::LinuxResources> {
+    let r = resources.filter(|_| must_fork)?;
+    let pids = (*r.pids())?;
+    r.set_pids(None);
+    let mut late = oci_spec::runtime::LinuxResources::default();
+    late.set_pids(Some(pids));
+    Some(late)
 }
 
 /// A cgroup that exists already: runc 1.1.5 runs the container in one that holds processes,
@@ -327,13 +347,11 @@ impl Callbacks for CreateCallbacks {
         self.hooks_started = true;
         let state = self.draft.hook_state(Status::Creating);
         if let Some(h) = self.draft.hooks() {
-            hooks::run_all(
-                "prestart",
-                h.prestart().as_deref().unwrap_or_default(),
-                &state,
-            )?;
+            let bundle = &self.draft.record.bundle;
+            let prestart = h.prestart().as_deref().unwrap_or_default();
+            hooks::run_all_in("prestart", prestart, &state, bundle)?;
             let create_runtime = h.create_runtime().as_deref().unwrap_or_default();
-            hooks::run_all("createRuntime", create_runtime, &state)?;
+            hooks::run_all_in("createRuntime", create_runtime, &state, bundle)?;
         }
         Ok(())
     }

@@ -136,10 +136,22 @@ fn build_process(spec: &oci_spec::runtime::Spec, o: &ExecOpts) -> Result<Process
             let text = std::fs::read(path)
                 .map_err(io_err(format!("--process: read {}", path.display())))?;
             // Read as runc reads it: no `user` is uid 0, gid 0.
-            crate::spec::parse_process(&text).map_err(|errors| crate::spec::SpecError::Parse {
-                path: path.to_path_buf(),
-                errors,
-            })?
+            let mut p = crate::spec::parse_process(&text).map_err(|errors| {
+                crate::spec::SpecError::Parse {
+                    path: path.to_path_buf(),
+                    errors,
+                }
+            })?;
+            // runc's init falls back to the container's capabilities when the process file
+            // has none (and to no capabilities when the container has none either).
+            if p.capabilities().is_none() {
+                p.set_capabilities(
+                    spec.process()
+                        .as_ref()
+                        .and_then(|sp| sp.capabilities().clone()),
+                );
+            }
+            p
         }
         None => apply_flags(spec.process().clone().unwrap_or_default(), o)?,
     };
@@ -268,7 +280,10 @@ fn add_exec_caps(p: &mut Process, names: &[String]) {
             unknown.join(" ")
         ));
     }
-    let mut caps = p.capabilities().clone().unwrap_or_default();
+    let mut caps = p
+        .capabilities()
+        .clone()
+        .unwrap_or_else(crate::security::caps::empty);
     let grow = |set: &Option<Capabilities>| -> Option<Capabilities> {
         let mut s = set.clone().unwrap_or_default();
         s.extend(extra.iter().copied());

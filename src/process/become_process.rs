@@ -13,7 +13,7 @@ use oci_spec::runtime::Process;
 use super::channel::Channel;
 use super::init::{InitError, sys};
 use super::msg::Msg;
-use super::setup;
+use super::{passwd, setup};
 use crate::security::seccomp::{self, CompiledSeccomp};
 
 /// Everything execve needs, prepared while errors can still reach rt.
@@ -51,8 +51,8 @@ pub fn become_process(
     // Like runc: HOME from the container's /etc/passwd when the config leaves it unset or empty.
     match env.iter_mut().find(|e| e.starts_with("HOME=")) {
         Some(h) if h.len() > "HOME=".len() => {}
-        Some(h) => *h = format!("HOME={}", setup::home_dir(process.user().uid())),
-        None => env.push(format!("HOME={}", setup::home_dir(process.user().uid()))),
+        Some(h) => *h = format!("HOME={}", passwd::home_dir(process.user().uid())?),
+        None => env.push(format!("HOME={}", passwd::home_dir(process.user().uid())?)),
     }
     let args = process
         .args()
@@ -83,17 +83,18 @@ pub fn become_process(
         Err(nix::Error::EACCES | nix::Error::EPERM) => true,
         Err(e) => return Err(cwd_err()(e)),
     };
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply_bounding(c)?;
-    }
+    // An omitted `capabilities` is five empty sets, as in runc: no capabilities, not root's.
+    let caps = process
+        .capabilities()
+        .clone()
+        .unwrap_or_else(crate::security::caps::empty);
+    crate::security::caps::apply_bounding(&caps)?;
     setup::switch_user(process, set_groups)?;
     if cwd_after_switch {
         nix::unistd::chdir(cwd).map_err(cwd_err())?;
     }
     check_cwd_inside_root(cwd)?;
-    if let Some(c) = process.capabilities() {
-        crate::security::caps::apply(c)?;
-    }
+    crate::security::caps::apply(&caps)?;
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }

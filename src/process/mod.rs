@@ -6,6 +6,7 @@ pub mod exec_init;
 pub mod init;
 pub mod msg;
 pub mod parent;
+pub mod passwd;
 pub mod plan;
 pub mod setup;
 pub mod userns;

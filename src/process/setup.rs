@@ -324,20 +324,6 @@ fn give_stdio_to(uid: u32) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// The home directory of `uid` in the container's /etc/passwd, or "/".
-pub fn home_dir(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-            })
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "/".into())
-}
-
 /// PATH lookup as exec.LookPath does it, inside the container (after pivot_root).
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, SetupError> {
     let exec_bits = |m: &std::fs::Metadata| {

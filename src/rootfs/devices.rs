@@ -170,16 +170,17 @@ fn make_node(ctx: &RootfsContext, dirs: &mut Dirs, n: &Node) -> Result<(), Rootf
     if rc != 0 {
         return Err(sys("mknod", &n.path)(nix::Error::last()));
     }
-    // SAFETY: as above; AT_SYMLINK_NOFOLLOW so a raced symlink is not followed.
-    let rc = unsafe { libc::fchownat(dir, name.as_ptr(), n.uid, n.gid, libc::AT_SYMLINK_NOFOLLOW) };
-    if rc != 0 {
-        return Err(sys("chown", &n.path)(nix::Error::last()));
-    }
-    // The umask trimmed mknod's mode; set it exactly.
+    // The umask trimmed mknod's mode; set it exactly, then chown: as in runc (mknod with umask
+    // 0, then chown), the chown makes the kernel drop setuid, and setgid with group exec.
     // SAFETY: as above.
     let rc = unsafe { libc::fchmodat(dir, name.as_ptr(), n.mode, 0) };
     if rc != 0 {
         return Err(sys("chmod", &n.path)(nix::Error::last()));
+    }
+    // SAFETY: as above; AT_SYMLINK_NOFOLLOW so a raced symlink is not followed.
+    let rc = unsafe { libc::fchownat(dir, name.as_ptr(), n.uid, n.gid, libc::AT_SYMLINK_NOFOLLOW) };
+    if rc != 0 {
+        return Err(sys("chown", &n.path)(nix::Error::last()));
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! `prepare` (before pivot_root: propagation, every mount, devices), `pivot`, and `finalize`
 //! (after pivot_root: masked and read-only paths, read-only root).
 
+mod cgroup_mount;
+mod copy_up;
 mod devices;
 pub mod idmap;
 mod mounts;
@@ -185,6 +187,19 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
             .map_err(sys("move mount", rootfs))?;
         nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
     } else {
+        // The old root, opened while it is still "/": after pivot_root(".", ".") the cwd is the
+        // new root with the old one stacked on it, and "." names the new root for mount(2)
+        // (only umount follows mounts on its starting point). Without this fchdir the rslave
+        // below would reach every mount of the container instead of the old root, turning a
+        // `shared` bind mount private (runc fchdirs to the old root too).
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(sys("open old root", Path::new("/")))?;
         match nix::unistd::pivot_root(".", ".") {
             // The kernel refuses a shared new root (rootfsPropagation "shared"): pivot with it
             // private; finalize() shares the new / again.
@@ -201,6 +216,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
             }
             r => r.map_err(sys("pivot_root", rootfs))?,
         }
+        nix::unistd::fchdir(&old_root).map_err(sys("fchdir to old root", Path::new("/")))?;
         // The old root may be shared with the host: make it a slave first so the detach below
         // does not propagate unmounts to the host.
         mount(
@@ -217,17 +233,9 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// After pivot_root: rootfsPropagation on the new /, masks, read-only paths and root.readonly.
+/// After pivot_root: rootfsPropagation on the new /, root.readonly, then read-only paths and
+/// masks, in runc's order: a mask bound from a read-only /dev or root is read-only too.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
-    let linux = spec.linux().as_ref();
-    if let Some(l) = linux {
-        if let Some(paths) = l.readonly_paths() {
-            readonly_paths(paths)?;
-        }
-        if let Some(paths) = l.masked_paths() {
-            mask_paths(paths)?;
-        }
-    }
     // The new / is a bind of a mount made private before pivot_root: give it the propagation
     // asked for again (private it already is), as runc ≥ 1.2 does. Done after pivot_root so it
     // applies to the container's root, never to the host's.
@@ -264,6 +272,14 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             )
         })
         .map_err(sys("remount read-only", root))?;
+    }
+    if let Some(l) = spec.linux().as_ref() {
+        if let Some(paths) = l.readonly_paths() {
+            readonly_paths(paths)?;
+        }
+        if let Some(paths) = l.masked_paths() {
+            mask_paths(paths)?;
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! One entry of config.json `mounts`, mounted at its destination resolved inside the rootfs.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::Mount;
@@ -9,7 +9,6 @@ use oci_spec::runtime::Mount;
 use super::options::{self, MountOptions};
 use super::resolve::{self, Create, fd_path};
 use super::{RootfsContext, RootfsError};
-use crate::cgroups::CgroupMount;
 
 pub fn mount_one(
     ctx: &RootfsContext,
@@ -37,7 +36,8 @@ pub fn mount_one(
     if typ.is_empty() && !is_bind {
         return Err(err("type is required for non-bind mounts".into()));
     }
-    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    // No source is an empty one, as in runc (mountinfo shows none, not a made-up name).
+    let source = m.source().clone().unwrap_or_default();
 
     if is_bind {
         let src = super::sources::host_path(&source, ctx.bundle);
@@ -105,8 +105,10 @@ pub fn mount_one(
         // A bind mount ignores every flag but MS_REC; apply the rest with a remount of the new
         // mount. Both that and finish() need the new mount, which the fd above (naming the
         // directory below it) is not: reopen once for the two.
-        let extra = opts.flags
-            & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+        // difference(), not `& !`: `!` on MsFlags drops MS_NOSYMFOLLOW, which nix does not name.
+        let extra = opts
+            .flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
             & remount_flags();
         if extra.is_empty() && !needs_finish(&opts) {
             return Ok(());
@@ -127,7 +129,21 @@ pub fn mount_one(
     let target = resolve::open_in_root(root.as_fd(), dest, Create::Dir)
         .map_err(|e| err(format!("resolve destination in rootfs: {e}")))?;
     if matches!(typ, "cgroup" | "cgroup2") {
-        return mount_cgroup(root, dest, target, &opts, ctx.cgroup).map_err(err);
+        let cgroup_ns = ctx.spec.linux().as_ref().is_some_and(|l| {
+            l.namespaces()
+                .iter()
+                .flatten()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup)
+        });
+        let mount = super::cgroup_mount::Request {
+            root,
+            dest,
+            source: &source,
+            opts: &opts,
+            view: ctx.cgroup,
+            cgroup_ns,
+        };
+        return mount.run(target).map_err(err);
     }
     let data = match typ {
         // linux.mountLabel labels the container's own filesystems, not the kernel's views.
@@ -140,8 +156,16 @@ pub fn mount_one(
                 .and_then(|l| l.mount_label().as_deref()),
         ),
     };
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
     let tpath = fd_path(&target);
+    // tmpcopyup: the directory opened before the tmpfs hides it, copied into it once mounted.
+    let lower = match (typ, opts.copy_up) {
+        ("tmpfs", true) => Some(
+            super::copy_up::open_dir(target.as_fd())
+                .map_err(|e| err(format!("tmpcopyup: open {}: {e}", dest.display())))?,
+        ),
+        _ => None,
+    };
     let r = mount(Some(&source), &tpath, Some(typ), flags, data.as_deref());
     let r = match r {
         // Some filesystems (mqueue, sysfs in a user ns) reject flags the mount inherits as
@@ -156,11 +180,16 @@ pub fn mount_one(
         r => r,
     };
     r.map_err(|e| err(format!("mount {} type {typ}: {e}", source.display())))?;
-    if !needs_finish(&opts) {
+    if lower.is_none() && !needs_finish(&opts) {
         return Ok(());
     }
     drop(target);
     let target = reopen(root, dest).map_err(|e| err(format!("reopen: {e}")))?;
+    if let Some(lower) = lower {
+        let upper = super::copy_up::open_dir(target.as_fd())
+            .map_err(|e| err(format!("tmpcopyup: open the new tmpfs: {e}")))?;
+        super::copy_up::copy_tree(lower, upper).map_err(|e| err(format!("tmpcopyup: {e}")))?;
+    }
     finish(&target, &opts).map_err(err)
 }
 
@@ -242,7 +271,7 @@ fn remount_flags() -> MsFlags {
         | MsFlags::MS_SYNCHRONOUS
 }
 
-fn reopen(root: &OwnedFd, dest: &Path) -> nix::Result<OwnedFd> {
+pub(super) fn reopen(root: &OwnedFd, dest: &Path) -> nix::Result<OwnedFd> {
     resolve::open_in_root(root.as_fd(), dest, Create::No)
 }
 
@@ -300,108 +329,6 @@ fn finish(target: &OwnedFd, opts: &MountOptions) -> Result<(), String> {
         };
         super::idmap::setattr(target.as_fd(), true, &attr)
             .map_err(|e| format!("mount_setattr (recursive options): {e}"))?;
-    }
-    Ok(())
-}
-
-/// A cgroup filesystem for the container, showing what rt decided before clone (`view`). With
-/// cgroup v2 on the host that is a cgroup2 mount (rooted at the container's cgroup when it has a
-/// cgroup namespace). With v1 or hybrid, runc's layout: a tmpfs with each hierarchy's container
-/// cgroup bind-mounted under its name. `target`: `dest` opened in root, with nothing mounted on
-/// it yet.
-fn mount_cgroup(
-    root: &OwnedFd,
-    dest: &Path,
-    target: OwnedFd,
-    opts: &MountOptions,
-    view: &CgroupMount,
-) -> Result<(), String> {
-    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
-    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT | MsFlags::MS_BIND);
-    let tpath = fd_path(&target);
-    let binds = match view {
-        CgroupMount::Tmpfs(binds) => binds,
-        CgroupMount::V2(own) => {
-            let mut f = flags;
-            if ro {
-                f |= MsFlags::MS_RDONLY;
-            }
-            return match mount(Some("cgroup2"), &tpath, Some("cgroup2"), f, None::<&str>) {
-                Ok(()) => Ok(()),
-                // Without a cgroup namespace a fresh cgroup2 mount may be refused: bind our own.
-                Err(_) => {
-                    mount(
-                        Some(own),
-                        &tpath,
-                        None::<&str>,
-                        MsFlags::MS_BIND | MsFlags::MS_REC,
-                        None::<&str>,
-                    )
-                    .map_err(|e| format!("bind {}: {e}", own.display()))?;
-                    if ro {
-                        let t = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
-                        remount_bind(&fd_path(&t), MsFlags::MS_RDONLY | flags)
-                            .map_err(|e| format!("remount ro: {e}"))?;
-                    }
-                    Ok(())
-                }
-            };
-        }
-    };
-    mount(
-        Some("tmpfs"),
-        &tpath,
-        Some("tmpfs"),
-        flags,
-        Some("mode=755"),
-    )
-    .map_err(|e| format!("mount tmpfs for cgroups: {e}"))?;
-    drop(target);
-    // The tmpfs just mounted, private to this mount namespace and holding nothing but what we
-    // create below: each hierarchy's directory is resolved inside it, not again from the
-    // container's root.
-    let tmpfs = reopen(root, dest).map_err(|e| format!("reopen: {e}"))?;
-    let mut rf = flags;
-    if ro {
-        rf |= MsFlags::MS_RDONLY;
-    }
-    for (name, own) in binds {
-        let name = Path::new(name);
-        let sub = dest.join(name);
-        let t = resolve::create_dir_in(tmpfs.as_fd(), name)
-            .map_err(|e| format!("create {}: {e}", sub.display()))?;
-        if let Err(e) = mount(
-            Some(own),
-            &fd_path(&t),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        ) {
-            // A hierarchy we have no cgroup in is left out (its directory stays empty); asking
-            // the mount first saves a stat of every one that is there.
-            if !own.exists() {
-                continue;
-            }
-            return Err(format!("bind {}: {e}", own.display()));
-        }
-        drop(t);
-        let t = resolve::open_in_root(tmpfs.as_fd(), name, Create::No)
-            .map_err(|e| format!("reopen: {e}"))?;
-        remount_bind(&fd_path(&t), rf).map_err(|e| format!("remount {}: {e}", sub.display()))?;
-    }
-    if ro {
-        let tp = fd_path(&tmpfs);
-        remount_bind(&tp, MsFlags::MS_RDONLY | flags)
-            .or_else(|_| {
-                mount(
-                    None::<&str>,
-                    &tp,
-                    None::<&str>,
-                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
-                    Some("mode=755"),
-                )
-            })
-            .map_err(|e| format!("remount cgroup tmpfs ro: {e}"))?;
     }
     Ok(())
 }

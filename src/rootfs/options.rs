@@ -31,6 +31,8 @@ pub struct MountOptions {
     pub idmap: bool,
     /// `ridmap`: the idmapping applies to every mount of an rbind tree, not just the top one.
     pub idmap_recursive: bool,
+    /// `tmpcopyup` (runc's extension): a tmpfs starts with a copy of the directory it hides.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -44,6 +46,7 @@ impl Default for MountOptions {
             data: Vec::new(),
             idmap: false,
             idmap_recursive: false,
+            copy_up: false,
         }
     }
 }
@@ -75,12 +78,14 @@ pub fn parse(options: &[String]) -> MountOptions {
     for opt in options {
         let opt = opt.as_str();
         if let Some((set, flag)) = plain_flag(opt) {
+            // insert/remove, not `&= !flag`: `!` on MsFlags drops the bits nix does not name
+            // (MS_NOSYMFOLLOW).
             if set {
-                o.flags |= flag;
-                o.cleared &= !flag;
+                o.flags.insert(flag);
+                o.cleared.remove(flag);
             } else {
-                o.flags &= !flag;
-                o.cleared |= flag;
+                o.flags.remove(flag);
+                o.cleared.insert(flag);
             }
         } else if let Some(p) = propagation(opt) {
             o.propagation.push(p);
@@ -96,6 +101,8 @@ pub fn parse(options: &[String]) -> MountOptions {
         } else if opt == "idmap" || opt == "ridmap" {
             o.idmap = true;
             o.idmap_recursive = opt == "ridmap";
+        } else if opt == "tmpcopyup" {
+            o.copy_up = true;
         } else if opt == "bind" {
             o.flags |= MsFlags::MS_BIND;
         } else if opt == "rbind" {
@@ -238,6 +245,7 @@ pub fn known_options() -> Vec<&'static str> {
         "suid",
         "symfollow",
         "sync",
+        "tmpcopyup",
         "unbindable",
     ]
 }
@@ -256,6 +264,15 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
         assert!(!o.is_bind());
+    }
+
+    #[test]
+    fn nosymfollow_survives_other_options() {
+        let o = p(&["nosymfollow", "rbind", "nosuid", "rw"]);
+        assert!(o.flags.contains(MS_NOSYMFOLLOW | MsFlags::MS_NOSUID));
+        let o = p(&["nosymfollow", "symfollow", "suid"]);
+        assert!(!o.flags.contains(MS_NOSYMFOLLOW));
+        assert!(o.cleared.contains(MS_NOSYMFOLLOW | MsFlags::MS_NOSUID));
     }
 
     #[test]
@@ -289,6 +306,13 @@ mod tests {
         let o = p(&["rrw", "rexec"]);
         assert_eq!(o.rec_clear, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC);
         assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn tmpcopyup_is_not_filesystem_data() {
+        let o = p(&["tmpcopyup", "size=1m"]);
+        assert!(o.copy_up);
+        assert_eq!(o.data_string().as_deref(), Some("size=1m"));
     }
 
     #[test]

@@ -46,12 +46,13 @@ pub fn readonly_paths(paths: &[String]) -> Result<(), RootfsError> {
         let Some(fd) = open_target(&root, p)? else {
             continue;
         };
-        remount_bind(
-            &fd_path(&fd),
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        )
-        .or_else(|_| remount_bind(&fd_path(&fd), MsFlags::MS_RDONLY))
-        .map_err(sys("remount read-only", Path::new(p)))?;
+        // Read-only, keeping the nosuid/nodev/noexec the path's mount already has and adding
+        // none (runc's readonlyPath).
+        let fp = fd_path(&fd);
+        let keep =
+            locked_flags(&fp) & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        remount_bind(&fp, MsFlags::MS_RDONLY | keep)
+            .map_err(sys("remount read-only", Path::new(p)))?;
     }
     Ok(())
 }
@@ -91,7 +92,7 @@ pub fn mask_paths(paths: &[String]) -> Result<(), RootfsError> {
 }
 
 /// The flags a remount must keep because the mount is locked (inherited from a more privileged
-/// mount namespace): read from statvfs.
+/// mount namespace), or wants to keep: the mount's flags, read from statvfs.
 pub fn locked_flags(path: &Path) -> MsFlags {
     let Ok(st) = nix::sys::statvfs::statvfs(path) else {
         return MsFlags::empty();

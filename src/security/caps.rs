@@ -24,6 +24,18 @@ fn err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> CapsError {
     }
 }
 
+/// What runc makes of an omitted `process.capabilities`: five empty sets, so the process has no
+/// capabilities at all. Not oci-spec's `Default`, which holds three capabilities in every set.
+pub fn empty() -> LinuxCapabilities {
+    let mut c = LinuxCapabilities::default();
+    c.set_bounding(None)
+        .set_effective(None)
+        .set_inheritable(None)
+        .set_permitted(None)
+        .set_ambient(None);
+    c
+}
+
 /// Every capability the caps crate knows, in index order (0, 1, ... with no gaps).
 fn all_by_index() -> Vec<Capability> {
     let mut v: Vec<Capability> = caps::all().into_iter().collect();
@@ -211,6 +223,20 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert!(got.contains(&Capability::CAP_AUDIT_WRITE));
         assert!(got.contains(&Capability::CAP_NET_BIND_SERVICE));
+    }
+
+    #[test]
+    fn empty_has_no_capability_in_any_set() {
+        let c = empty();
+        for set in [
+            c.bounding(),
+            c.effective(),
+            c.inheritable(),
+            c.permitted(),
+            c.ambient(),
+        ] {
+            assert!(convert(set).is_empty());
+        }
     }
 
     #[test]
