@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 mod parse;
+pub mod pids;
 
 pub use parse::{FieldError, Parsed, read_regular};
 
@@ -53,9 +54,12 @@ pub fn load_raw(bundle: &Path) -> Result<(Vec<u8>, Spec), SpecError> {
     Ok((data, spec))
 }
 
-/// config.json's bytes as runc reads them (see [`parse::spec`]), warnings logged.
+/// config.json's bytes as runc reads them (see [`parse::spec`]), warnings logged, with a
+/// `linux.resources.pids` that sets no limit dropped ([`pids`]).
 pub fn parse(data: &[u8]) -> Result<Spec, Vec<FieldError>> {
-    parse_logged(parse::spec(data))
+    let mut spec = parse_logged(parse::spec(data))?;
+    pids::normalize(&mut spec, data);
+    Ok(spec)
 }
 
 /// An OCI Process object (`exec --process FILE`), read as runc reads it.
@@ -455,7 +459,7 @@ fn linux_problems(
             ));
         }
     }
-    // pids.limit: 0 is "not set" and any negative value "max", as runc writes them.
+    // pids.limit: any value is taken (see `pids` for what 0 means).
     if let Some(c) = r.cpu() {
         // 0 is "not set" and a negative quota is "no limit" (what the kernel and runc make of
         // them); a positive quota or period the kernel would refuse is refused here by name.

@@ -190,7 +190,7 @@ pub fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory() {
         set_memory(d, m)?;
     }
-    if let Some(v) = r.pids().and_then(|p| super::v1::pids_value(p.limit())) {
+    if let Some(v) = r.pids().map(|p| super::v1::pids_value(p.limit())) {
         write_in(d, "pids.max", &v)?;
     }
     if let Some(b) = r.block_io() {

@@ -172,6 +172,7 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     if kernel_memory {
         crate::logging::warn(super::create::KERNEL_MEMORY_IGNORED);
     }
+    crate::spec::pids::normalize_json(config.version(), &mut v);
     let resources: LinuxResources = serde_path_to_error::deserialize(&v)
         .map_err(|e| ContainerError::Usage(format!("resources: {}: {}", e.path(), e.inner())))?;
     let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
