@@ -156,6 +156,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         cgroup_owned,
         hooks: spec.hooks().clone(),
         config: None,
+        no_new_keyring: o.no_new_keyring,
     };
     // The directory appears with its state (pid 0, so "stopped") and the config (a verbatim
     // copy for exec and update) in it. Crash safety: the state names the cgroup before the

@@ -111,6 +111,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         seccomp: compiled.as_ref(),
         preserve_fds: o.preserve_fds as i32,
         sigmask: Some(old_mask),
+        // As runc's setns init: the container's session keyring, unless it was made without.
+        session_keyring: (!c.record.no_new_keyring).then(|| format!("_ses.{}", c.record.id)),
     };
     let mut cb = ExecCallbacks {
         container: &c,

@@ -22,6 +22,9 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: i32,
     /// rt's signal mask before it blocked the signals it forwards; the program gets it back.
     pub sigmask: Option<nix::sys::signal::SigSet>,
+    /// The container's session keyring (`_ses.<id>`) to join, unless it was created with
+    /// --no-new-keyring (then the process keeps rt's, as with runc).
+    pub session_keyring: Option<String>,
 }
 
 /// Never returns: execs the program or reports the error to rt and exits.
@@ -67,6 +70,9 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
     }
 
     setup::process_attributes(process)?;
+    if let Some(name) = &cfg.session_keyring {
+        setup::join_session_keyring(name, None)?;
+    }
 
     let program =
         super::become_process::become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;

@@ -88,6 +88,14 @@ pub struct Record {
     /// The whole config, as state.json of an older rt carried it. Read, never written.
     #[serde(default, skip_serializing)]
     pub config: Option<Spec>,
+    /// `create --no-new-keyring`: `exec` then keeps rt's session keyring, as init did, instead
+    /// of joining the container's `_ses.<id>`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_new_keyring: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 fn yes() -> bool {
@@ -406,6 +414,7 @@ mod tests {
             cgroup_owned: true,
             hooks: None,
             config: None,
+            no_new_keyring: false,
         }
     }
 
