@@ -419,6 +419,9 @@ fn linux_problems(
     if let Some(rdt) = l.intel_rdt() {
         intel_rdt_problems(rdt, v);
     }
+    if let Some(p) = l.memory_policy() {
+        v.extend(crate::mempolicy::problems(p));
+    }
     let Some(r) = l.resources() else {
         return;
     };

@@ -111,6 +111,10 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         seccomp: compiled.as_ref(),
         preserve_fds: o.preserve_fds as i32,
         sigmask: Some(old_mask),
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref()),
         // As runc's setns init: the container's session keyring, unless it was made without.
         session_keyring: (!c.record.no_new_keyring).then(|| format!("_ses.{}", c.record.id)),
     };

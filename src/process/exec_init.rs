@@ -22,6 +22,8 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: i32,
     /// rt's signal mask before it blocked the signals it forwards; the program gets it back.
     pub sigmask: Option<nix::sys::signal::SigSet>,
+    /// The container's `linux.memoryPolicy`: every process of the container gets it.
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
     /// The container's session keyring (`_ses.<id>`) to join, unless it was created with
     /// --no-new-keyring (then the process keeps rt's, as with runc).
     pub session_keyring: Option<String>,
@@ -72,6 +74,9 @@ fn exec(cfg: &ExecConfig, chan: &Channel) -> Result<std::convert::Infallible, In
     setup::process_attributes(process)?;
     if let Some(name) = &cfg.session_keyring {
         setup::join_session_keyring(name, None)?;
+    }
+    if let Some(p) = cfg.memory_policy {
+        crate::mempolicy::apply(p).map_err(InitError::Config)?;
     }
 
     let program =

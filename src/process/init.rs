@@ -224,6 +224,13 @@ fn init(cfg: &InitConfig, idmapped: &rootfs::MountFds, chan: &Channel) -> Result
     {
         setup::personality(p)?;
     }
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        crate::mempolicy::apply(p).map_err(InitError::Config)?;
+    }
     if !cfg.no_new_keyring {
         // Searchable by its owner (by "other" in a user namespace, where the owner's uid is
         // not the exec'd process's), as runc makes it, so that `exec` joins it.
