@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod logging;
 pub mod mempolicy;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;

@@ -419,6 +419,7 @@ fn linux_problems(
     if let Some(rdt) = l.intel_rdt() {
         intel_rdt_problems(rdt, v);
     }
+    v.extend(crate::netdev::problems(l, has(LinuxNamespaceType::Network)));
     if let Some(p) = l.memory_policy() {
         v.extend(crate::mempolicy::problems(p));
     }

@@ -7,6 +7,7 @@
 use crate::common::*;
 use crate::*;
 use serde_json::{Value, json};
+use std::process::Command;
 
 /// `exec` of the checker with `args` in the container.
 fn exec_checker(c: &Container, args: &[&str]) -> Output {
@@ -212,5 +213,229 @@ fn exec_joins_the_container_session_keyring() {
                 "exec did not join init's keyring: {exec}"
             );
         }
+    }
+}
+
+// ---- linux.netDevices ----
+
+/// A network namespace of the test's own, held by a sleeping process. rt runs in it (through
+/// nsenter), so the "host" side of every move is this scratch namespace, never the machine's.
+struct ScratchNet {
+    holder: HostProcess,
+}
+
+impl ScratchNet {
+    fn new() -> ScratchNet {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--net", "sleep", "600"]);
+        let holder = HostProcess::spawn(cmd);
+        // Until unshare has run, /proc/<pid>/ns/net is the machine's: never use it before.
+        wait_until("the scratch network namespace", || {
+            std::fs::read_link(format!("/proc/{}/ns/net", holder.pid()))
+                .is_ok_and(|l| l.to_string_lossy() != self_ns("net"))
+                && std::fs::read_to_string(format!("/proc/{}/comm", holder.pid()))
+                    .is_ok_and(|c| c.trim() == "sleep")
+        });
+        ScratchNet { holder }
+    }
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.holder.pid())
+    }
+    fn wrapper(&self) -> Vec<String> {
+        vec!["nsenter".into(), format!("--net={}", self.path())]
+    }
+    /// `sh -c script` in the network namespace `ns` (a /proc/<pid>/ns/net path).
+    fn sh_in(ns: &str, script: &str) -> (bool, String) {
+        let o = Command::new("nsenter")
+            .arg(format!("--net={ns}"))
+            .args(["sh", "-c", script])
+            .output()
+            .expect("nsenter");
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.success(), text)
+    }
+    fn sh(&self, script: &str) -> (bool, String) {
+        Self::sh_in(&self.path(), script)
+    }
+    /// A veth pair rtv0/rtv1 with addresses on rtv0: global IPv4 and IPv6 ones, which move with
+    /// it, and a host-scope one, which does not (the spec keeps permanent global addresses).
+    fn veth(&self) {
+        let (ok, out) = self.sh("ip link add rtv0 type veth peer name rtv1 && \
+             ip link set rtv0 mtu 1400 address 02:00:00:00:13:07 && \
+             ip addr add 10.13.0.7/24 dev rtv0 && \
+             ip -6 addr add 2001:db8::13:7/64 dev rtv0 nodad && \
+             ip addr add 127.0.13.7/8 scope host dev rtv0");
+        assert!(
+            ok,
+            "cannot make the veth pair in the scratch namespace: {out}"
+        );
+    }
+}
+
+fn net_bundle(devices: Value, args: &[&str]) -> Bundle {
+    let mut b = bundle(args);
+    b.config["linux"]["netDevices"] = devices;
+    b
+}
+
+/// rtv0 moves into the container as eth7 with its MAC, MTU and global addresses, and is up;
+/// the scratch namespace no longer has it. After delete the container's namespace is gone, and
+/// with it the veth pair (the kernel destroys virtual devices; the spec forbids moving back).
+#[test]
+fn net_device_moves_renamed_with_its_addresses() {
+    let net = ScratchNet::new();
+    net.veth();
+    let b = net_bundle(
+        json!({"rtv0": {"name": "eth7"}}),
+        &[
+            "cat",
+            "/sys/class/net/eth7/address",
+            "cat",
+            "/sys/class/net/eth7/mtu",
+            "cat",
+            "/sys/class/net/eth7/flags",
+            "cat",
+            "/proc/net/fib_trie",
+            "cat",
+            "/proc/net/if_inet6",
+            "wait",
+        ],
+    );
+    let mut c = Container::new(b).wrapped(net.wrapper());
+    c.create_and_start();
+    let out = c.wait_output("\"ready\"");
+    if runc_differs("runc 1.1.5 predates linux.netDevices (runtime-spec 1.3; runc 1.4 moves them)")
+    {
+        return;
+    }
+    let data: Vec<String> = lines(&out)
+        .into_iter()
+        .filter(|v| v["cmd"] == "cat")
+        .map(|v| v["data"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(data.len(), 5, "inside: {out}");
+    assert_eq!(data[0].trim(), "02:00:00:00:13:07");
+    assert_eq!(data[1].trim(), "1400");
+    let flags = u32::from_str_radix(data[2].trim().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "eth7 is not up: flags {}", data[2]);
+    assert!(
+        data[3].contains("10.13.0.7"),
+        "no 10.13.0.7 inside: {}",
+        data[3]
+    );
+    assert!(
+        !data[3].contains("127.0.13.7"),
+        "a host-scope address moved: {}",
+        data[3]
+    );
+    assert!(
+        data[4].contains("20010db8000000000000000000130007") && data[4].contains("eth7"),
+        "no 2001:db8::13:7 on eth7 inside: {}",
+        data[4]
+    );
+    // Outside: gone from the scratch namespace, there in the container's.
+    assert!(
+        !net.sh("ip link show rtv0").0,
+        "rtv0 is still in the scratch namespace"
+    );
+    let ctr_ns = format!("/proc/{}/ns/net", c.pid());
+    let (ok, show) = ScratchNet::sh_in(&ctr_ns, "ip -o addr show dev eth7; ip -o link show eth7");
+    assert!(ok, "{show}");
+    for want in ["10.13.0.7/24", "2001:db8::13:7/64", "state", "mtu 1400"] {
+        assert!(
+            show.contains(want),
+            "container's netns lacks {want}: {show}"
+        );
+    }
+    c.kill(Some("KILL")).ok();
+    c.wait_status("stopped");
+    c.delete(false).ok();
+    // The namespace went with the container, and the veth pair with it.
+    wait_until("the veth pair to go with the container's namespace", || {
+        !net.sh("ip link show rtv1").0
+    });
+}
+
+/// Into a network namespace joined by path, the device stays there after delete: the owner of
+/// the namespace owns its devices (config-linux.md: MUST NOT move it out before deletion).
+#[test]
+fn net_device_stays_in_a_joined_namespace_after_delete() {
+    let net = ScratchNet::new();
+    net.veth();
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net={}", net.path()))
+        .args(["unshare", "--net", "sleep", "600"]);
+    let owner = HostProcess::spawn(cmd);
+    let owner_ns = format!("/proc/{}/ns/net", owner.pid());
+    wait_until("the joined network namespace", || {
+        std::fs::read_to_string(format!("/proc/{}/comm", owner.pid()))
+            .is_ok_and(|c| c.trim() == "sleep")
+    });
+    let mut b = net_bundle(
+        json!({"rtv0": {}}),
+        &["cat", "/sys/class/net/rtv0/operstate"],
+    );
+    b.namespace("network", Some(&owner_ns));
+    let c = Container::new(b).wrapped(net.wrapper());
+    let o = c.run();
+    o.ok();
+    if runc_differs("runc 1.1.5 predates linux.netDevices (runtime-spec 1.3; runc 1.4 moves them)")
+    {
+        return;
+    }
+    fact(&o, "cat");
+    // `run` deleted the container when its process exited.
+    assert!(!c.state_dir_exists(), "{o}");
+    let (ok, show) = ScratchNet::sh_in(&owner_ns, "ip -o addr show dev rtv0");
+    assert!(
+        ok && show.contains("10.13.0.7/24"),
+        "rtv0 left the joined namespace: {show}"
+    );
+    assert!(
+        !net.sh("ip link show rtv0").0,
+        "rtv0 came back to the scratch namespace"
+    );
+}
+
+/// A missing interface, no network namespace, a name the container has already, bad names:
+/// each refused by field, nothing left, the device where it was.
+#[test]
+fn net_device_problems_are_refused_by_field() {
+    let net = ScratchNet::new();
+    net.veth();
+    if runc_differs("runc 1.1.5 predates linux.netDevices and ignores it") {
+        return;
+    }
+    let mut no_netns = net_bundle(json!({"rtv0": {}}), &["exit", "0"]);
+    no_netns.remove_namespace("network");
+    for (b, field) in [
+        (
+            net_bundle(json!({"nope0": {}}), &["exit", "0"]),
+            "linux.netDevices.nope0",
+        ),
+        (no_netns, "linux.netDevices"),
+        (
+            net_bundle(json!({"rtv0": {"name": "lo"}}), &["exit", "0"]),
+            "linux.netDevices.rtv0",
+        ),
+        (
+            net_bundle(json!({"rtv0": {"name": "a/b"}}), &["exit", "0"]),
+            "linux.netDevices.rtv0.name",
+        ),
+        (
+            net_bundle(json!({"rt v0": {}}), &["exit", "0"]),
+            "linux.netDevices",
+        ),
+    ] {
+        let c = Container::new(b).wrapped(net.wrapper());
+        let o = c.run();
+        o.failed().stderr_has(field);
+        assert!(!c.state_dir_exists(), "state left: {o}");
+        let (ok, show) = net.sh("ip -o addr show dev rtv0");
+        assert!(
+            ok && show.contains("10.13.0.7/24"),
+            "{field}: rtv0 moved or lost its address: {show}"
+        );
     }
 }

@@ -75,6 +75,15 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let (config_json, spec) = spec::load_raw(&bundle)?;
     logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
+    let net_devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = net_devices {
+        // Before anything is made: the spec wants the move checked first.
+        crate::netdev::check_host(d).map_err(ContainerError::Usage)?;
+    }
     for w in spec::warnings(&spec) {
         logging::warn(&w);
     }
@@ -209,10 +218,13 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         dir: dir.clone(),
     };
     let hooks_cfg = spec.hooks().clone();
-    let runtime_hooks = hooks_cfg.as_ref().is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
+    // Init stops at its runtime step for the prestart/createRuntime hooks and for moving
+    // netDevices into its network namespace.
+    let runtime_hooks = net_devices.is_some()
+        || hooks_cfg.as_ref().is_some_and(|h| {
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+        });
     // systemd socket activation: the sockets rt got go on to the container at fds 3.., before
     // the --preserve-fds ones, and its process learns of them as pid 1 (runc's behaviour).
     let listen_fds = listen_fds();
@@ -247,6 +259,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         draft,
         compiled: compiled.as_ref(),
         hooks_started: false,
+        net_devices,
     };
     logging::timeline("clone");
     let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb);
@@ -330,10 +343,15 @@ struct CreateCallbacks<'a> {
     draft: Container,
     compiled: Option<&'a seccomp::CompiledSeccomp>,
     hooks_started: bool,
+    net_devices: Option<&'a std::collections::HashMap<String, oci_spec::runtime::LinuxNetDevice>>,
 }
 
 impl Callbacks for CreateCallbacks<'_> {
     fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), String> {
+        // runc moves them before the hooks too: a prestart hook finds them in the container.
+        if let Some(d) = self.net_devices {
+            crate::netdev::move_all(d, pid)?;
+        }
         self.draft.record.pid = pid;
         self.hooks_started = true;
         let state = self.draft.hook_state(Status::Creating);
