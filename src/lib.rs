@@ -4,6 +4,7 @@ pub mod check;
 pub mod cli;
 pub mod container;
 pub mod hooks;
+pub mod intelrdt;
 pub mod logging;
 pub mod mempolicy;
 pub mod namespaces;

@@ -417,7 +417,8 @@ fn linux_problems(
         }
     }
     if let Some(rdt) = l.intel_rdt() {
-        intel_rdt_problems(rdt, v);
+        let resctrl = crate::intelrdt::Resctrl::find();
+        v.extend(crate::intelrdt::problems(rdt, resctrl.as_ref()));
     }
     v.extend(crate::netdev::problems(l, has(LinuxNamespaceType::Network)));
     if let Some(p) = l.memory_policy() {
@@ -494,51 +495,6 @@ fn linux_problems(
     }
 }
 
-/// `linux.intelRdt`: rt has no resctrl support, so a schema (a limit the user asked for) is
-/// refused, with runc's reason when the host has no RDT either; a bare closID or monitoring
-/// flag is only a warning at create ([`warnings`]), as runc without RDT ignores it.
-fn intel_rdt_problems(rdt: &oci_spec::runtime::LinuxIntelRdt, v: &mut Vec<String>) {
-    if let Some(id) = rdt.clos_id()
-        && (id == "." || id == ".." || id.contains('/'))
-    {
-        v.push(format!("linux.intelRdt.closID: invalid {id:?}"));
-    }
-    let resctrl = Path::new("/sys/fs/resctrl/info");
-    let schemas = [
-        (
-            "l3CacheSchema",
-            rdt.l3_cache_schema()
-                .as_ref()
-                .is_some_and(|s| !s.is_empty()),
-            "CAT",
-            "L3",
-        ),
-        (
-            "memBwSchema",
-            rdt.mem_bw_schema().as_ref().is_some_and(|s| !s.is_empty()),
-            "MBA",
-            "MB",
-        ),
-        (
-            "schemata",
-            rdt.schemata().as_ref().is_some_and(|s| !s.is_empty()),
-            "CAT/MBA",
-            "",
-        ),
-    ];
-    for (field, set, feature, info) in schemas {
-        if !set {
-            continue;
-        }
-        let why = if info.is_empty() || resctrl.join(info).exists() {
-            "is not supported by rt".to_string()
-        } else {
-            format!("is specified in config, but Intel RDT/{feature} is not enabled")
-        };
-        v.push(format!("linux.intelRdt.{field}: {why}"));
-    }
-}
-
 /// What create warns about in a config that passed [`problems`]: settings it takes with a
 /// meaning the user may not expect, or cannot apply and may ignore (as runc does, and says).
 pub fn warnings(spec: &Spec) -> Vec<String> {
@@ -551,14 +507,6 @@ pub fn warnings(spec: &Spec) -> Vec<String> {
                 "mounts[{i}].destination {dest:?} is not absolute; treating it as relative to /"
             ));
         }
-    }
-    // A closID or monitoring flag only (schemas are refused): no resctrl group is made.
-    if spec
-        .linux()
-        .as_ref()
-        .is_some_and(|l| l.intel_rdt().is_some())
-    {
-        v.push("linux.intelRdt: ignored: rt does not support Intel RDT".into());
     }
     v
 }

@@ -216,6 +216,37 @@ fn exec_joins_the_container_session_keyring() {
     }
 }
 
+// ---- linux.intelRdt ----
+
+/// Without a mounted resctrl any intelRdt is refused (config-linux.md: MUST error), a bare
+/// closID included (runc 1.4+; runc 1.1.5 ignores that one).
+#[test]
+fn intel_rdt_without_resctrl_is_refused() {
+    if std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .contains(" - resctrl ")
+    {
+        skip("this host has resctrl mounted (intelrdt.rs's unit tests cover the groups)");
+        return;
+    }
+    for rdt in [
+        json!({"closID": "rt-test"}),
+        json!({"enableMonitoring": true}),
+        json!({"schemata": ["L3:0=f"]}),
+        json!({"closID": "/"}),
+    ] {
+        let mut b = bundle(&["exit", "0"]);
+        b.config["linux"]["intelRdt"] = rdt.clone();
+        if runc_differs(
+            "runc 1.1.5 runs a config with intelRdt but no schema on a host without resctrl; runc 1.4+ refuses it",
+        ) {
+            return;
+        }
+        let o = refused(b, "linux.intelRdt");
+        o.stderr_has("not enabled");
+    }
+}
+
 // ---- linux.netDevices ----
 
 /// A network namespace of the test's own, held by a sleeping process. rt runs in it (through

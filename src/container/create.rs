@@ -48,6 +48,8 @@ struct Rollback<'a> {
     /// Set once the create-time hooks have begun: a failure from then on continues the
     /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
     poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
+    /// The resctrl groups init joined (removed if rt made them).
+    rdt: Option<crate::intelrdt::RdtState>,
 }
 
 impl Drop for Rollback<'_> {
@@ -60,6 +62,9 @@ impl Drop for Rollback<'_> {
             if let Err(e) = c.destroy() {
                 logging::warn(&format!("cleanup: {e}"));
             }
+        }
+        if let Some(r) = &self.rdt {
+            crate::intelrdt::destroy(r);
         }
         let _ = self.root.remove(self.id);
         if let Some((hooks, state)) = &self.poststop {
@@ -166,6 +171,9 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         hooks: spec.hooks().clone(),
         config: None,
         no_new_keyring: o.no_new_keyring,
+        rdt_group: None,
+        rdt_group_owned: false,
+        rdt_monitor: None,
     };
     // The directory appears with its state (pid 0, so "stopped") and the config (a verbatim
     // copy for exec and update) in it. Crash safety: the state names the cgroup before the
@@ -179,6 +187,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         cgroup_owned: false,
         armed: true,
         poststop: None,
+        rdt: None,
     };
     if !cgroup_owned {
         logging::warn(&format!(
@@ -275,6 +284,21 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
 
     record.pid = spawned.pid;
     record.pid_start_time = crate::procfs::start_time(spawned.pid).unwrap_or(0);
+    if let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+        // Init waits on exec.fifo: the program it becomes (and all it forks) stays in the group.
+        let r = crate::intelrdt::Resctrl::find().ok_or_else(|| {
+            ContainerError::Usage("linux.intelRdt: no resctrl filesystem is mounted".into())
+        })?;
+        let joined = crate::intelrdt::apply(&r, rdt, o.id, spawned.pid).inspect_err(|_| {
+            // Its cgroup may be one rt must not empty: init goes by pid.
+            let pid = nix::unistd::Pid::from_raw(spawned.pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        });
+        let joined = joined.map_err(ContainerError::Usage)?;
+        joined.save_in(&mut record);
+        rollback.rdt = Some(joined);
+    }
     record.save(&dir)?;
     logging::timeline("state saved");
     let mut console = spawned.console;

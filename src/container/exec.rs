@@ -88,9 +88,18 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         .as_ref()
         .and_then(|p| p.clone_into)
         .map(|fd| fd.as_raw_fd());
-    let place = |pid: i32| match &placement {
-        Some(p) => p.add(pid),
-        None => Ok(()),
+    // The cgroup, and the resctrl groups of linux.intelRdt: before the process runs anything
+    // (a process it forks into the container's pid namespace inherits both).
+    let place = |pid: i32| {
+        if let Some(p) = &placement {
+            p.add(pid)?;
+        }
+        match crate::intelrdt::RdtState::of(&c.record) {
+            Some(r) => {
+                crate::intelrdt::add_task(&r, pid).map_err(crate::cgroups::CgroupError::Other)
+            }
+            None => Ok(()),
+        }
     };
 
     // Block the forwarded signals before the process exists, so none is lost; the child
