@@ -513,7 +513,7 @@ pub fn warnings(spec: &Spec) -> Vec<String> {
 
 /// runc 1.1.5's `spec` template, with rt's name and spec version.
 const TEMPLATE: &str = r#"{
-    "ociVersion": "1.2.0",
+    "ociVersion": "1.3.0",
     "process": {
         "terminal": true,
         "user": {"uid": 0, "gid": 0},

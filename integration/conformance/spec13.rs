@@ -16,6 +16,13 @@ fn exec_checker(c: &Container, args: &[&str]) -> Output {
     c.exec(&all)
 }
 
+fn features() -> Value {
+    let scratch = TempDir::new("scratch");
+    let o = rt_raw(&["features"], None, scratch.path());
+    o.ok();
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("features is not JSON ({e}): {o}"))
+}
+
 /// A config that is refused at create, naming `field`, leaving no container.
 fn refused(b: Bundle, field: &str) -> Output {
     let c = Container::new(b);
@@ -27,6 +34,133 @@ fn refused(b: Bundle, field: &str) -> Output {
         "cgroup left by a refused config: {o}"
     );
     o
+}
+
+// ---- ociVersion ----
+
+#[test]
+fn spec_version_1_3_0_is_reported_everywhere() {
+    let scratch = TempDir::new("scratch");
+    let v = rt_raw(&["--version"], None, scratch.path());
+    v.ok();
+    let f = features();
+    let spec = rt_raw(&["spec"], Some(scratch.path()), scratch.path());
+    spec.ok();
+    let template: Value =
+        serde_json::from_str(&std::fs::read_to_string(scratch.path().join("config.json")).unwrap())
+            .unwrap();
+    // A 1.3.0 config runs, and its state says 1.3.0.
+    let mut b = waiting_bundle();
+    b.config["ociVersion"] = json!("1.3.0");
+    let c = started(b);
+    let state = c.state_json();
+    if runc_differs("runc 1.1.5 implements runtime-spec 1.0.2-dev (runc 1.4 and 1.5: 1.3.0)") {
+        return;
+    }
+    assert!(v.stdout.lines().any(|l| l == "spec: 1.3.0"), "{v}");
+    assert_eq!(f["ociVersionMax"], "1.3.0", "{f}");
+    assert_eq!(template["ociVersion"], "1.3.0");
+    assert_eq!(state["ociVersion"], "1.3.0", "{state}");
+}
+
+// ---- features ----
+
+/// The keys runtime-spec 1.3 added to features-linux.md, and the capabilities in the kernel's
+/// order (runc's order; a set's order would change from run to run).
+#[test]
+fn features_have_the_1_3_keys() {
+    let f = features();
+    let l = &f["linux"];
+    let caps: Vec<&str> = l["capabilities"]
+        .as_array()
+        .expect("capabilities")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // include/uapi/linux/capability.h, 0 to 40.
+    let kernel_order = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ];
+    assert_eq!(caps, kernel_order, "{f}");
+    if runc_differs(
+        "runc 1.1.5's features predate runtime-spec 1.3's memoryPolicy, netDevices and intelRdt keys",
+    ) {
+        return;
+    }
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        list(&l["memoryPolicy"]["modes"]),
+        [
+            "MPOL_BIND",
+            "MPOL_DEFAULT",
+            "MPOL_INTERLEAVE",
+            "MPOL_LOCAL",
+            "MPOL_PREFERRED",
+            "MPOL_PREFERRED_MANY",
+            "MPOL_WEIGHTED_INTERLEAVE"
+        ]
+    );
+    assert_eq!(
+        list(&l["memoryPolicy"]["flags"]),
+        [
+            "MPOL_F_NUMA_BALANCING",
+            "MPOL_F_RELATIVE_NODES",
+            "MPOL_F_STATIC_NODES"
+        ]
+    );
+    assert_eq!(l["netDevices"], json!({"enabled": true}));
+    assert_eq!(
+        l["intelRdt"],
+        json!({"enabled": true, "schemata": true, "monitoring": true})
+    );
+    assert_eq!(l["mountExtensions"]["idmap"]["enabled"], true);
+    assert!(f["potentiallyUnsafeConfigAnnotations"].is_array(), "{f}");
 }
 
 // ---- linux.memoryPolicy ----
