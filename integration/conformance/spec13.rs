@@ -317,6 +317,54 @@ fn memory_policy_bad_values_are_refused_by_field() {
     }
 }
 
+// ---- pids.limit 0 ----
+
+fn pids_max(c: &Container) -> String {
+    let dirs = c.cgroup_dirs();
+    let dir = dirs
+        .iter()
+        .find(|d| d.join("pids.max").exists())
+        .unwrap_or_else(|| panic!("no pids cgroup among {dirs:?}"));
+    read_trim(dir.join("pids.max"))
+}
+
+/// runtime-spec 1.3: 0 is a real limit (runc 1.4+ writes "1"): nothing more can start in the
+/// container, not even an `exec`.
+#[test]
+fn pids_limit_zero_in_a_1_3_config_is_a_limit() {
+    let mut b = waiting_bundle();
+    b.config["ociVersion"] = json!("1.3.0");
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 0});
+    let c = started(b);
+    let max = pids_max(&c);
+    if runc_differs(
+        "runc 1.1.5 takes pids.limit 0 as not set; runc 1.4+ (runtime-spec 1.3) writes pids.max 1",
+    ) {
+        return;
+    }
+    assert_eq!(max, "1");
+    let e = exec_checker(&c, &["exit", "0"]);
+    e.failed();
+}
+
+/// A config of spec 1.2 or older means "not set" by 0 (podman 4.3 sends `{"limit": 0}` for
+/// `--pids-limit -1`), and a `pids` object without `limit` sets nothing in any version.
+#[test]
+fn pids_limit_zero_in_an_older_config_or_missing_is_not_set() {
+    for (version, pids) in [
+        ("1.0.2-dev", json!({"limit": 0})),
+        ("1.2.1", json!({"limit": 0})),
+        ("1.3.0", json!({})),
+    ] {
+        let mut b = waiting_bundle();
+        b.config["ociVersion"] = json!(version);
+        b.config["linux"]["resources"]["pids"] = pids.clone();
+        let c = started(b);
+        assert_eq!(pids_max(&c), "max", "{version} {pids}");
+        exec_checker(&c, &["exit", "0"]).ok();
+    }
+}
+
 // ---- exec and the session keyring ----
 
 /// `exec` joins the container's session keyring `_ses.<id>`, as runc's setns init does; with
@@ -347,6 +395,20 @@ fn exec_joins_the_container_session_keyring() {
                 "exec did not join init's keyring: {exec}"
             );
         }
+    }
+}
+
+// ---- linux.personality ----
+
+#[test]
+fn unknown_personality_domain_is_refused() {
+    if runc_differs("runc 1.1.5 predates linux.personality and ignores it") {
+        return;
+    }
+    for domain in ["LINUX64", "linux32", ""] {
+        let mut b = bundle(&["exit", "0"]);
+        b.config["linux"]["personality"] = json!({ "domain": domain });
+        refused(b, "linux.personality.domain");
     }
 }
 
