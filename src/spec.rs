@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 mod parse;
+pub mod pids;
 
 pub use parse::{FieldError, Parsed, read_regular};
 
@@ -53,9 +54,12 @@ pub fn load_raw(bundle: &Path) -> Result<(Vec<u8>, Spec), SpecError> {
     Ok((data, spec))
 }
 
-/// config.json's bytes as runc reads them (see [`parse::spec`]), warnings logged.
+/// config.json's bytes as runc reads them (see [`parse::spec`]), warnings logged, with a
+/// `linux.resources.pids` that sets no limit dropped ([`pids`]).
 pub fn parse(data: &[u8]) -> Result<Spec, Vec<FieldError>> {
-    parse_logged(parse::spec(data))
+    let mut spec = parse_logged(parse::spec(data))?;
+    pids::normalize(&mut spec, data);
+    Ok(spec)
 }
 
 /// An OCI Process object (`exec --process FILE`), read as runc reads it.
@@ -413,7 +417,12 @@ fn linux_problems(
         }
     }
     if let Some(rdt) = l.intel_rdt() {
-        intel_rdt_problems(rdt, v);
+        let resctrl = crate::intelrdt::Resctrl::find();
+        v.extend(crate::intelrdt::problems(rdt, resctrl.as_ref()));
+    }
+    v.extend(crate::netdev::problems(l, has(LinuxNamespaceType::Network)));
+    if let Some(p) = l.memory_policy() {
+        v.extend(crate::mempolicy::problems(p));
     }
     let Some(r) = l.resources() else {
         return;
@@ -455,7 +464,7 @@ fn linux_problems(
             ));
         }
     }
-    // pids.limit: 0 is "not set" and any negative value "max", as runc writes them.
+    // pids.limit: any value is taken (see `pids` for what 0 means).
     if let Some(c) = r.cpu() {
         // 0 is "not set" and a negative quota is "no limit" (what the kernel and runc make of
         // them); a positive quota or period the kernel would refuse is refused here by name.
@@ -486,51 +495,6 @@ fn linux_problems(
     }
 }
 
-/// `linux.intelRdt`: rt has no resctrl support, so a schema (a limit the user asked for) is
-/// refused, with runc's reason when the host has no RDT either; a bare closID or monitoring
-/// flag is only a warning at create ([`warnings`]), as runc without RDT ignores it.
-fn intel_rdt_problems(rdt: &oci_spec::runtime::LinuxIntelRdt, v: &mut Vec<String>) {
-    if let Some(id) = rdt.clos_id()
-        && (id == "." || id == ".." || id.contains('/'))
-    {
-        v.push(format!("linux.intelRdt.closID: invalid {id:?}"));
-    }
-    let resctrl = Path::new("/sys/fs/resctrl/info");
-    let schemas = [
-        (
-            "l3CacheSchema",
-            rdt.l3_cache_schema()
-                .as_ref()
-                .is_some_and(|s| !s.is_empty()),
-            "CAT",
-            "L3",
-        ),
-        (
-            "memBwSchema",
-            rdt.mem_bw_schema().as_ref().is_some_and(|s| !s.is_empty()),
-            "MBA",
-            "MB",
-        ),
-        (
-            "schemata",
-            rdt.schemata().as_ref().is_some_and(|s| !s.is_empty()),
-            "CAT/MBA",
-            "",
-        ),
-    ];
-    for (field, set, feature, info) in schemas {
-        if !set {
-            continue;
-        }
-        let why = if info.is_empty() || resctrl.join(info).exists() {
-            "is not supported by rt".to_string()
-        } else {
-            format!("is specified in config, but Intel RDT/{feature} is not enabled")
-        };
-        v.push(format!("linux.intelRdt.{field}: {why}"));
-    }
-}
-
 /// What create warns about in a config that passed [`problems`]: settings it takes with a
 /// meaning the user may not expect, or cannot apply and may ignore (as runc does, and says).
 pub fn warnings(spec: &Spec) -> Vec<String> {
@@ -544,20 +508,12 @@ pub fn warnings(spec: &Spec) -> Vec<String> {
             ));
         }
     }
-    // A closID or monitoring flag only (schemas are refused): no resctrl group is made.
-    if spec
-        .linux()
-        .as_ref()
-        .is_some_and(|l| l.intel_rdt().is_some())
-    {
-        v.push("linux.intelRdt: ignored: rt does not support Intel RDT".into());
-    }
     v
 }
 
 /// runc 1.1.5's `spec` template, with rt's name and spec version.
 const TEMPLATE: &str = r#"{
-    "ociVersion": "1.2.0",
+    "ociVersion": "1.3.0",
     "process": {
         "terminal": true,
         "user": {"uid": 0, "gid": 0},

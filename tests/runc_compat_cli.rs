@@ -188,8 +188,19 @@ fn update_takes_runc_negative_values_and_spellings() {
     let q = read_trim(&quota);
     assert!(q == "-1" || q.starts_with("max "), "quota: {q}");
     c.rt(&["update", "--cpu-share", "256", &c.id]).ok();
-    // v2: runc's conversion of 256 shares to a weight.
-    assert_eq!(read_trim(&shares), if v1 { "256" } else { "10" });
+    // v2: runc 1.3.2+'s conversion of shares to a weight (256 -> 35).
+    let old_conversion = || {
+        runc_differs(
+            "runc 1.1.5 converts cpu shares to cpu.weight linearly (256 -> 10, 128 -> 5); runc 1.3.2+ and rt: 35 and 21",
+        )
+    };
+    let runc_1_1 = !v1 && old_conversion();
+    let want = |v1_value, v2_value, runc_1_1_value| match (v1, runc_1_1) {
+        (true, _) => v1_value,
+        (false, true) => runc_1_1_value,
+        (false, false) => v2_value,
+    };
+    assert_eq!(read_trim(&shares), want("256", "35", "10"));
     // Kernel memory is accepted and ignored (with runc's warning).
     c.rt(&[
         "update",
@@ -208,7 +219,7 @@ fn update_takes_runc_negative_values_and_spellings() {
         return;
     }
     c.rt(&["update", "--cpu-shares", "128", &c.id]).ok();
-    assert_eq!(read_trim(&shares), if v1 { "128" } else { "5" });
+    assert_eq!(read_trim(&shares), want("128", "21", "5"));
 }
 
 fn running() -> Container {

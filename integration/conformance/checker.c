@@ -316,6 +316,20 @@ static void cmd_stdin_to(const char *path) {
     close(fd);
 }
 
+/* The session keyring: its serial and KEYCTL_DESCRIBE text ("keyring;uid;gid;perm;name"). */
+static void cmd_keyring(void) {
+    /* KEYCTL_GET_KEYRING_ID = 0, KEY_SPEC_SESSION_KEYRING = -3, KEYCTL_DESCRIBE = 6 */
+    long id = syscall(SYS_keyctl, 0, -3, 0);
+    char desc[512] = "";
+    if (id < 0 || syscall(SYS_keyctl, 6, id, desc, sizeof desc - 1) < 0) {
+        err_line("keyring", "", errno);
+        return;
+    }
+    printf("{\"cmd\":\"keyring\",\"id\":%ld,\"desc\":", id);
+    jstr(desc);
+    puts("}");
+}
+
 static void on_signal(int sig) {
     char buf[64];
     int n = snprintf(buf, sizeof buf, "{\"cmd\":\"signal\",\"signal\":%d}\n", sig);
@@ -365,6 +379,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(c, "time")) cmd_time();
         else if (!strcmp(c, "tty")) cmd_tty();
         else if (!strcmp(c, "getppid")) cmd_getppid_raw();
+        else if (!strcmp(c, "keyring")) cmd_keyring();
         else if (!strcmp(c, "wait")) cmd_wait();
         else if (!strcmp(c, "stat")) { NEEDS_ARG cmd_stat(a); }
         else if (!strcmp(c, "write")) { NEEDS_ARG cmd_write(a); }

@@ -15,6 +15,7 @@ mod features;
 mod hooks;
 mod lifecycle;
 mod linux;
+mod spec13;
 
 use common::*;
 use serde_json::{Value, json};

@@ -56,7 +56,8 @@ if $R create -b /bundles/limits lim >/tmp/lim.out 2>&1; then
     # v2 swap is on top of memory: 128M memory+swap - 64M memory
     check memory.swap.max 67108864 "$(cat $L/memory.swap.max)"
     check cpu.max "50000 100000" "$(cat $L/cpu.max)"
-    check cpu.weight 20 "$(cat $L/cpu.weight)"
+    # shares 512: runc 1.3.2+'s conversion (runc 1.1's linear one gave 20)
+    check cpu.weight 59 "$(cat $L/cpu.weight)"
     check pids.max 50 "$(cat $L/pids.max)"
     check cpuset.cpus 1 "$(cat $L/cpuset.cpus)"
     check io.max "$maj:$min rbps=1048576 wbps=max riops=max wiops=max" "$(cat $L/io.max)"

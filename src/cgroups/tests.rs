@@ -543,9 +543,10 @@ fn v1_pids_unlimited_and_blkio_hugetlb_network() {
     assert_eq!(t.read("hugetlb/test/hugetlb.2MB.limit_in_bytes"), "4194304");
     assert_eq!(t.read("net_cls,net_prio/test/net_cls.classid"), "1048577");
     assert_eq!(t.read("net_cls,net_prio/test/net_prio.ifpriomap"), "eth0 5");
-    // pids 0 also means unlimited.
+    // A 0 that reaches the cgroup is a limit (runc 1.4+: "1"); a config's 0 that means "not
+    // set" never gets here (spec::pids).
     m.apply(&res(json!({"pids": {"limit": 0}}))).unwrap();
-    assert_eq!(t.read("pids/test/pids.max"), "max");
+    assert_eq!(t.read("pids/test/pids.max"), "1");
 }
 
 #[test]
@@ -689,7 +690,7 @@ fn v2_resources() {
     assert_eq!(t.read("test/memory.max"), "67108864");
     assert_eq!(t.read("test/memory.swap.max"), "33554432");
     assert_eq!(t.read("test/memory.low"), "33554432");
-    assert_eq!(t.read("test/cpu.weight"), "20");
+    assert_eq!(t.read("test/cpu.weight"), "59");
     assert_eq!(t.read("test/cpu.max"), "50000 100000");
     assert_eq!(t.read("test/cpu.max.burst"), "10000");
     assert_eq!(t.read("test/cpu.idle"), "0");
@@ -716,8 +717,33 @@ fn v2_resources() {
 #[test]
 fn v2_conversions() {
     assert_eq!(crate::cgroups::cpu_shares_to_weight(2), 1);
-    assert_eq!(crate::cgroups::cpu_shares_to_weight(1024), 39);
-    assert_eq!(crate::cgroups::cpu_shares_to_weight(262144), 10000);
+    // runc 1.3.2+ (opencontainers/cgroups), checked against its Go code for every share value
+    // from 0 to 262150: these are spot values of that table.
+    for (shares, weight) in [
+        (0, 0),
+        (1, 1),
+        (3, 2),
+        (10, 4),
+        (100, 17),
+        (512, 59),
+        (1024, 100),
+        (2048, 174),
+        (262143, 10000),
+        (262144, 10000),
+        (1 << 40, 10000),
+    ] {
+        assert_eq!(
+            crate::cgroups::cpu_shares_to_weight(shares),
+            weight,
+            "{shares}"
+        );
+    }
+    // The whole table for shares 0..=262150, as sums over Go's (runc's) results: Σw and Σw·s.
+    let (sum, weighted) = (0..=262150u64).fold((0u64, 0u64), |(a, b), s| {
+        let w = crate::cgroups::cpu_shares_to_weight(s);
+        (a + w, b.wrapping_add(w * s))
+    });
+    assert_eq!((sum, weighted), (1405438461, 239605511723744));
     assert_eq!(crate::cgroups::blkio_weight_to_io_weight(10), 1);
     assert_eq!(crate::cgroups::blkio_weight_to_io_weight(1000), 10000);
     assert_eq!(v2::cpu_max(-1, 100000), "max 100000");

@@ -82,7 +82,7 @@ pub fn apply(dirs: &Dirs, r: &LinuxResources, devices: bool) -> Result<()> {
     {
         set_cpu(d, cpu)?;
     }
-    if let Some(v) = r.pids().and_then(|p| pids_value(p.limit()))
+    if let Some(v) = r.pids().map(|p| pids_value(p.limit()))
         && let Some(d) = dirs.get("pids")
     {
         write_in(d, "pids.max", &v)?;
@@ -108,12 +108,15 @@ pub fn apply(dirs: &Dirs, r: &LinuxResources, devices: bool) -> Result<()> {
     Ok(())
 }
 
-/// `pids.max` content as runc writes it: nothing for 0 (not set), "max" for a negative limit.
-pub fn pids_value(limit: i64) -> Option<String> {
+/// `pids.max` content as runc 1.4+ writes it: "max" for a negative limit, and "1" for 0 (a real
+/// limit: no process may be forked; "0" would also refuse init a place made by clone3 into the
+/// cgroup, and systemd's TasksMax cannot say 0). Whether a config's 0 is a limit or "not set" is
+/// decided when it is read (`spec::pids`).
+pub fn pids_value(limit: i64) -> String {
     match limit {
-        0 => None,
-        l if l < 0 => Some("max".into()),
-        l => Some(l.to_string()),
+        l if l < 0 => "max".into(),
+        0 => "1".into(),
+        l => l.to_string(),
     }
 }
 

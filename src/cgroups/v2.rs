@@ -9,13 +9,62 @@ use oci_spec::runtime::{
 use super::fs::{read_string, read_u64, write_file, write_in};
 use super::{CgroupError, Result};
 
-/// runc 1.1's cpu.shares → cpu.weight conversion
-/// (`1 + ((shares-2)*9999)/262142`, mapping [2, 262144] onto [1, 10000]).
+/// runc 1.3.2+'s cpu.shares → cpu.weight conversion (opencontainers/cgroups): a quadratic in
+/// log2(shares) that maps the v1 minimum, default and maximum (2, 1024, 262144) onto the v2 ones
+/// (1, 100, 10000), `ceil(10^((l² + 125·l)/612 − 7/34))`. runc 1.1's linear formula gave the
+/// default 1024 a weight of 39, not 100.
 pub fn cpu_shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 {
-        return 0;
+    match shares {
+        0 => 0,
+        1..=2 => 1,
+        262144.. => 10000,
+        s => {
+            let l = log2(s as f64);
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            pow10(exponent).ceil() as u64
+        }
     }
-    1 + (shares.saturating_sub(2) * 9999) / 262142
+}
+
+// log2 and 10^x by their series, not libm's: glibc's pow and log2 would add ~15 KB of tables
+// to the static binary. Both are exact where Go's are (powers of two, whole exponents), and the
+// conversion gives Go's result for every share value (the unit test checks the whole table).
+
+/// ln(m) for m in [1/√2, √2]: 2·atanh((m−1)/(m+1)) as its series.
+fn ln_near_1(m: f64) -> f64 {
+    let s = (m - 1.0) / (m + 1.0);
+    let (mut term, mut sum, mut n) = (s, 0.0, 1.0);
+    while term.abs() > 1e-20 {
+        sum += term / n;
+        term *= s * s;
+        n += 2.0;
+    }
+    2.0 * sum
+}
+
+/// log2(x) for x > 0: the binary exponent plus log2 of the mantissa.
+fn log2(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let mut k = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    let mut m = f64::from_bits((bits & ((1 << 52) - 1)) | (1023 << 52));
+    if m > std::f64::consts::SQRT_2 {
+        m /= 2.0;
+        k += 1;
+    }
+    f64::from(k) + ln_near_1(m) / std::f64::consts::LN_2
+}
+
+/// 10^e for e ≥ 0: the whole powers by multiplication, the rest as exp's series.
+fn pow10(e: f64) -> f64 {
+    let whole = e.floor();
+    let r = (e - whole) * std::f64::consts::LN_10;
+    let (mut term, mut sum, mut n) = (1.0f64, 1.0, 1.0);
+    while term.abs() > 1e-20 {
+        term *= r / n;
+        sum += term;
+        n += 1.0;
+    }
+    (0..whole as i32).fold(sum, |acc, _| acc * 10.0)
 }
 
 /// runc's blkio.weight ([10, 1000]) → io.weight ([1, 10000]) conversion.
@@ -141,7 +190,7 @@ pub fn apply(d: &Path, r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory() {
         set_memory(d, m)?;
     }
-    if let Some(v) = r.pids().and_then(|p| super::v1::pids_value(p.limit())) {
+    if let Some(v) = r.pids().map(|p| super::v1::pids_value(p.limit())) {
         write_in(d, "pids.max", &v)?;
     }
     if let Some(b) = r.block_io() {

@@ -257,7 +257,7 @@ pub struct UpdateArgs {
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long = "cpu-idle", allow_hyphen_values = true)]
     pub cpu_idle: Option<i64>,
-    /// Intel RDT schemas: taken as runc takes them, refused unless empty (no RDT support)
+    /// Intel RDT schemas for the container's resctrl group (see intelrdt.rs)
     #[arg(long = "l3-cache-schema")]
     pub l3_cache_schema: Option<String>,
     #[arg(long = "mem-bw-schema")]
@@ -404,14 +404,9 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 cpu_rt_period: u.cpu_rt_period,
                 cpu_rt_runtime: u.cpu_rt_runtime,
                 cpu_idle: u.cpu_idle,
+                l3_cache_schema: u.l3_cache_schema.clone(),
+                mem_bw_schema: u.mem_bw_schema.clone(),
             };
-            // rt has no Intel RDT support: refused as runc refuses them on a host without it.
-            if u.l3_cache_schema.as_deref().is_some_and(|v| !v.is_empty()) {
-                anyhow::bail!("Intel RDT/CAT: l3 cache schema is not enabled");
-            }
-            if u.mem_bw_schema.as_deref().is_some_and(|v| !v.is_empty()) {
-                anyhow::bail!("Intel RDT/MBA: memory bandwidth schema is not enabled");
-            }
             c::update(&root()?, &u.id, &o)?;
         }
     }

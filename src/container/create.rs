@@ -9,7 +9,7 @@ use nix::sys::stat::Mode;
 use super::{Container, ContainerError, Result, Status, io_err, sys_err};
 use crate::cgroups::{self, CgroupConfig, Manager};
 use crate::process::init::InitConfig;
-use crate::process::parent::{self, Callbacks};
+use crate::process::parent::{self, Callbacks, SpawnError};
 use crate::process::plan;
 use crate::security::seccomp;
 use crate::state::{EXEC_FIFO, Record, Root, write_atomic};
@@ -48,6 +48,8 @@ struct Rollback<'a> {
     /// Set once the create-time hooks have begun: a failure from then on continues the
     /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
     poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
+    /// The resctrl groups init joined (removed if rt made them).
+    rdt: Option<crate::intelrdt::RdtState>,
 }
 
 impl Drop for Rollback<'_> {
@@ -60,6 +62,9 @@ impl Drop for Rollback<'_> {
             if let Err(e) = c.destroy() {
                 logging::warn(&format!("cleanup: {e}"));
             }
+        }
+        if let Some(r) = &self.rdt {
+            crate::intelrdt::destroy(r);
         }
         let _ = self.root.remove(self.id);
         if let Some((hooks, state)) = &self.poststop {
@@ -75,6 +80,15 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let (config_json, spec) = spec::load_raw(&bundle)?;
     logging::timeline("config");
     let rootfs = spec::validate(&spec, &bundle)?;
+    let net_devices = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+        .filter(|d| !d.is_empty());
+    if let Some(d) = net_devices {
+        // Before anything is made: the spec wants the move checked first.
+        crate::netdev::check_host(d).map_err(ContainerError::Usage)?;
+    }
     for w in spec::warnings(&spec) {
         logging::warn(&w);
     }
@@ -155,6 +169,10 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         systemd_cgroup: o.systemd_cgroup,
         cgroup_owned,
         hooks: spec.hooks().clone(),
+        no_new_keyring: o.no_new_keyring,
+        rdt_group: None,
+        rdt_group_owned: false,
+        rdt_monitor: None,
     };
     // The directory appears with its state (pid 0, so "stopped") and the config (a verbatim
     // copy for exec and update) in it. Crash safety: the state names the cgroup before the
@@ -168,6 +186,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         cgroup_owned: false,
         armed: true,
         poststop: None,
+        rdt: None,
     };
     if !cgroup_owned {
         logging::warn(&format!(
@@ -238,6 +257,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     let mut cb = CreateCallbacks {
         draft,
         hooks_started: false,
+        net_devices,
     };
     logging::timeline("clone");
     let spawned = parent::spawn(&cfg, rollback.cgroup.as_deref(), &mut cb);
@@ -256,6 +276,21 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
 
     record.pid = spawned.pid;
     record.pid_start_time = crate::procfs::start_time(spawned.pid).unwrap_or(0);
+    if let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+        // Init waits on exec.fifo: the program it becomes (and all it forks) stays in the group.
+        let r = crate::intelrdt::Resctrl::find().ok_or_else(|| {
+            ContainerError::Usage("linux.intelRdt: no resctrl filesystem is mounted".into())
+        })?;
+        let joined = crate::intelrdt::apply(&r, rdt, o.id, spawned.pid).inspect_err(|_| {
+            // Its cgroup may be one rt must not empty: init goes by pid.
+            let pid = nix::unistd::Pid::from_raw(spawned.pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        });
+        let joined = joined.map_err(ContainerError::Usage)?;
+        joined.save_in(&mut record);
+        rollback.rdt = Some(joined);
+    }
     record.save(&dir)?;
     logging::timeline("state saved");
     let mut console = spawned.console;
@@ -336,13 +371,18 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     Ok(())
 }
 
-struct CreateCallbacks {
+struct CreateCallbacks<'a> {
     draft: Container,
     hooks_started: bool,
+    net_devices: Option<&'a std::collections::HashMap<String, oci_spec::runtime::LinuxNetDevice>>,
 }
 
-impl Callbacks for CreateCallbacks {
-    fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), hooks::HookError> {
+impl Callbacks for CreateCallbacks<'_> {
+    fn runtime_hooks(&mut self, pid: i32) -> std::result::Result<(), SpawnError> {
+        // runc moves them before the hooks too: a prestart hook finds them in the container.
+        if let Some(d) = self.net_devices {
+            crate::netdev::move_all(d, pid).map_err(SpawnError::NetDevices)?;
+        }
         self.draft.record.pid = pid;
         self.hooks_started = true;
         let state = self.draft.hook_state(Status::Creating);

@@ -88,6 +88,9 @@ pub(crate) fn destroy(root: &Root, c: &Container) -> Result<()> {
         }
         cg.destroy()?;
     }
+    if let Some(r) = crate::intelrdt::RdtState::of(&c.record) {
+        crate::intelrdt::destroy(&r);
+    }
     root.remove(&c.record.id)?;
     if let Some(h) = c.hooks().and_then(|h| h.poststop().clone()) {
         hooks::run_all_warn("poststop", &h, &c.hook_state(Status::Stopped));

@@ -88,9 +88,18 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         .as_ref()
         .and_then(|p| p.clone_into)
         .map(|fd| fd.as_raw_fd());
-    let place = |pid: i32| match &placement {
-        Some(p) => p.add(pid),
-        None => Ok(()),
+    // The cgroup, and the resctrl groups of linux.intelRdt: before the process runs anything
+    // (a process it forks into the container's pid namespace inherits both).
+    let place = |pid: i32| {
+        if let Some(p) = &placement {
+            p.add(pid)?;
+        }
+        match crate::intelrdt::RdtState::of(&c.record) {
+            Some(r) => {
+                crate::intelrdt::add_task(&r, pid).map_err(crate::cgroups::CgroupError::Other)
+            }
+            None => Ok(()),
+        }
     };
 
     // Block the forwarded signals before the process exists, so none is lost; the child
@@ -111,6 +120,12 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         seccomp: compiled.as_ref(),
         preserve_fds: o.preserve_fds as i32,
         sigmask: old_mask,
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref()),
+        // As runc's setns init: the container's session keyring, unless it was made without.
+        session_keyring: (!c.record.no_new_keyring).then(|| format!("_ses.{}", c.record.id)),
     };
     let spawned = parent::spawn_exec(&cfg, cgroup_fd, &place, &mut ExecCallbacks(&c))?;
 
@@ -354,7 +369,7 @@ fn check_preserved_fds(n: u32) -> Result<()> {
 struct ExecCallbacks<'a>(&'a Container);
 
 impl Callbacks for ExecCallbacks<'_> {
-    fn runtime_hooks(&mut self, _pid: i32) -> std::result::Result<(), crate::hooks::HookError> {
+    fn runtime_hooks(&mut self, _pid: i32) -> std::result::Result<(), parent::SpawnError> {
         Ok(())
     }
 

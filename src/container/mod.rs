@@ -32,7 +32,7 @@ pub use update::{UpdateOpts, update};
 use crate::cgroups::{self, Manager};
 use crate::state::{EXEC_FIFO, Record, Root, StateError};
 
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {

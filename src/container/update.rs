@@ -28,6 +28,9 @@ pub struct UpdateOpts {
     pub cpu_rt_period: Option<u64>,
     pub cpu_rt_runtime: Option<i64>,
     pub cpu_idle: Option<i64>,
+    /// Intel RDT schemas for the container's resctrl group (taken with --resources too, as runc).
+    pub l3_cache_schema: Option<String>,
+    pub mem_bw_schema: Option<String>,
 }
 
 /// runc's `-1` or go-units' RAMInBytes: a decimal number, an optional space, then an optional
@@ -172,8 +175,17 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     if kernel_memory {
         crate::logging::warn(super::create::KERNEL_MEMORY_IGNORED);
     }
+    crate::spec::pids::normalize_json(config.version(), &mut v);
     let resources: LinuxResources = serde_path_to_error::deserialize(&v)
         .map_err(|e| ContainerError::Usage(format!("resources: {}: {}", e.path(), e.inner())))?;
+    let (l3, mb) = (
+        o.l3_cache_schema.as_deref().unwrap_or(""),
+        o.mem_bw_schema.as_deref().unwrap_or(""),
+    );
+    if !l3.is_empty() || !mb.is_empty() {
+        let rdt = crate::intelrdt::RdtState::of(&c.record);
+        crate::intelrdt::update(rdt.as_ref(), l3, mb).map_err(ContainerError::Usage)?;
+    }
     let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
     cg.apply(&resources)?;
     let mut saved = saved_config_json(&c)?;

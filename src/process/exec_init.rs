@@ -22,6 +22,11 @@ pub struct ExecConfig<'a> {
     pub preserve_fds: i32,
     /// rt's signal mask before it blocked the signals it forwards; the program gets it back.
     pub sigmask: nix::sys::signal::SigSet,
+    /// The container's `linux.memoryPolicy`: every process of the container gets it.
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    /// The container's session keyring (`_ses.<id>`) to join, unless it was created with
+    /// --no-new-keyring (then the process keeps rt's, as with runc).
+    pub session_keyring: Option<String>,
 }
 
 /// Never returns: execs the program or reports the error to rt and exits.
@@ -65,6 +70,12 @@ fn exec(
     }
 
     setup::process_attributes(process)?;
+    if let Some(name) = &cfg.session_keyring {
+        setup::join_session_keyring(name, None)?;
+    }
+    if let Some(p) = cfg.memory_policy {
+        crate::mempolicy::apply(p).map_err(InitError::Config)?;
+    }
 
     let program =
         super::become_process::become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;

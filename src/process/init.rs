@@ -257,8 +257,24 @@ fn init(
     {
         setup::personality(p)?;
     }
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        crate::mempolicy::apply(p).map_err(InitError::Config)?;
+    }
     if !cfg.no_new_keyring {
-        setup::join_session_keyring(&format!("_ses.{}", cfg.id))?;
+        // Searchable by its owner (by "other" in a user namespace, where the owner's uid is
+        // not the exec'd process's), as runc makes it, so that `exec` joins it.
+        let userns = spec.linux().as_ref().is_some_and(|l| {
+            l.namespaces()
+                .iter()
+                .flatten()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+        let search = if userns { 0x8 } else { 0x8_0000 };
+        setup::join_session_keyring(&format!("_ses.{}", cfg.id), Some(search))?;
     }
 
     let program = become_process(process, cfg.seccomp, chan, cfg.preserve_fds)?;

@@ -42,6 +42,9 @@ pub enum SpawnError {
     Maps(std::io::Error),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// Moving linux.netDevices into the container's network namespace (the message names it).
+    #[error("{0}")]
+    NetDevices(String),
     #[error(transparent)]
     Seccomp(#[from] crate::security::seccomp::SeccompError),
     #[error(transparent)]
@@ -56,8 +59,9 @@ pub struct Spawned {
 
 /// What only the caller knows: the container's hooks and its state.
 pub trait Callbacks {
-    /// Step 5: run the prestart and createRuntime hooks (init's pid is known by now).
-    fn runtime_hooks(&mut self, pid: i32) -> Result<(), crate::hooks::HookError>;
+    /// Step 5: move linux.netDevices into init's network namespace, then run the prestart and
+    /// createRuntime hooks (init's pid is known by now).
+    fn runtime_hooks(&mut self, pid: i32) -> Result<(), SpawnError>;
     /// Step 7: the container's state, which the seccomp agent gets with the listener.
     fn listener_state(&mut self, pid: i32) -> String;
 }
@@ -104,7 +108,11 @@ pub fn spawn(
         hooks: spec.hooks().as_ref().is_some_and(|h| {
             h.prestart().as_ref().is_some_and(|v| !v.is_empty())
                 || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-        }),
+        }) || spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.net_devices().as_ref())
+            .is_some_and(|d| !d.is_empty()),
         console: terminal(spec.process().as_ref()),
     };
     let linux = spec.linux().as_ref();

@@ -245,7 +245,7 @@ pub fn cpu_affinity(field: &str, list: &str) -> Result<(), SetupError> {
 }
 
 /// A fresh session keyring, so containers don't share the host's (runc's default).
-pub fn join_session_keyring(name: &str) -> Result<(), SetupError> {
+pub fn join_session_keyring(name: &str, search: Option<u32>) -> Result<(), SetupError> {
     let c = CString::new(name).map_err(|e| fail("keyring", e))?;
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) reads a NUL-terminated string we own.
@@ -256,6 +256,43 @@ pub fn join_session_keyring(name: &str) -> Result<(), SetupError> {
         if e.raw_os_error() != Some(libc::ENOSYS) {
             return Err(fail("session keyring", e));
         }
+        return Ok(());
+    }
+    match search {
+        Some(bit) => add_key_permission(rc, bit).map_err(|e| fail("session keyring", e)),
+        None => Ok(()),
+    }
+}
+
+/// Add `bit` to the permissions of key `serial` (runc's ModKeyringPerm): a new session keyring
+/// lacks the search permission that lets an `exec`'d process find it by name.
+fn add_key_permission(serial: libc::c_long, bit: u32) -> std::io::Result<()> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    const KEYCTL_DESCRIBE: libc::c_long = 6;
+    let mut desc = [0u8; 512];
+    // SAFETY: KEYCTL_DESCRIBE writes at most desc.len() bytes into the buffer we own.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            desc.as_mut_ptr(),
+            desc.len(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // "type;uid;gid;perm;description", perm in hex.
+    let text = String::from_utf8_lossy(&desc[..(n as usize).min(desc.len())]).into_owned();
+    let perm = text
+        .split(';')
+        .nth(3)
+        .and_then(|p| u32::from_str_radix(p, 16).ok())
+        .ok_or_else(|| std::io::Error::other(format!("unreadable key description {text:?}")))?;
+    // SAFETY: keyctl(SETPERM, serial, perm) takes plain integers.
+    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, serial, perm | bit) } < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub fn empty() -> LinuxCapabilities {
 }
 
 /// Every capability the caps crate knows, in index order (0, 1, ... with no gaps).
-fn all_by_index() -> Vec<Capability> {
+pub fn all_by_index() -> Vec<Capability> {
     let mut v: Vec<Capability> = caps::all().into_iter().collect();
     v.sort_by_key(|c| c.index());
     v

@@ -230,7 +230,7 @@ pub fn listener_payload(state_json: &str, metadata: Option<&str>) -> Result<Stri
     let oci_version = obj
         .get("ociVersion")
         .cloned()
-        .unwrap_or_else(|| serde_json::Value::String("1.2.0".into()));
+        .unwrap_or_else(|| serde_json::Value::String(crate::container::OCI_VERSION.into()));
     let pid = obj
         .get("pid")
         .cloned()

@@ -84,6 +84,24 @@ pub struct Record {
     /// and never for its hooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,
+    /// `create --no-new-keyring`: `exec` then keeps rt's session keyring, as init did, instead
+    /// of joining the container's `_ses.<id>`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_new_keyring: bool,
+    /// `linux.intelRdt`: the resctrl group the container's processes are in (intelrdt.rs;
+    /// plain fields, not a struct of their own: each serde struct costs the binary ~2 KB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdt_group: Option<PathBuf>,
+    /// rt made `rdt_group` for a config without `closID`: delete removes it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rdt_group_owned: bool,
+    /// The MON group of `enableMonitoring`, removed at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdt_monitor: Option<PathBuf>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 fn yes() -> bool {
@@ -363,6 +381,10 @@ mod tests {
             systemd_cgroup: false,
             cgroup_owned: true,
             hooks: None,
+            no_new_keyring: false,
+            rdt_group: None,
+            rdt_group_owned: false,
+            rdt_monitor: None,
         }
     }
 
