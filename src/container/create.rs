@@ -248,7 +248,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         hooks_started: false,
     };
     logging::timeline("clone");
-    let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref(), &mut cb);
+    let spawned = parent::spawn(&cfg, &spec, rollback.cgroup.as_deref_mut(), &mut cb);
     if spawned.is_err()
         && cb.hooks_started
         && let Some(h) = cb.draft.hooks().and_then(|h| h.poststop().clone())

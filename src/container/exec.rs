@@ -88,7 +88,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         .as_ref()
         .and_then(|p| p.clone_into)
         .map(|fd| fd.as_raw_fd());
-    let place = |pid: i32| match &placement {
+    let mut place = |pid: i32| match &placement {
         Some(p) => p.add(pid),
         None => Ok(()),
     };
@@ -116,7 +116,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         container: &c,
         compiled: compiled.as_ref(),
     };
-    let spawned = parent::spawn_exec(&cfg, spec, cgroup_fd, &place, &mut cb)?;
+    let spawned = parent::spawn_exec(&cfg, spec, cgroup_fd, &mut place, &mut cb)?;
 
     if o.detach {
         if let (Some(sock), Some(master)) = (o.console_socket, spawned.console.as_ref()) {

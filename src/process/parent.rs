@@ -54,14 +54,15 @@ pub trait Callbacks {
 pub fn spawn(
     cfg: &InitConfig,
     spec: &Spec,
-    cgroup: Option<&dyn Manager>,
+    mut cgroup: Option<&mut (dyn Manager + 'static)>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
     let cgroup_fd = cgroup
+        .as_ref()
         .and_then(|c| c.clone_into_fd())
         .map(|fd| fd.as_raw_fd());
-    let place = |pid: i32| match cgroup {
-        Some(cg) => cg.add_task(pid),
+    let mut place = |pid: i32| match cgroup.as_deref_mut() {
+        Some(cg) => cg.place_init(pid),
         None => Ok(()),
     };
     // Idmapped mounts need rights over the source's superblock that init in a user namespace
@@ -74,7 +75,7 @@ pub fn spawn(
         cfg.plan,
         spec,
         cgroup_fd,
-        &place,
+        &mut place,
         &sources,
         callbacks,
         |chan| init::run(cfg, &idmapped, chan),
@@ -89,7 +90,7 @@ pub fn spawn_exec(
     cfg: &ExecConfig,
     spec: &Spec,
     cgroup_fd: Option<RawFd>,
-    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    place: &mut dyn FnMut(i32) -> Result<(), crate::cgroups::CgroupError>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
     let (spawned, chan) = spawn_with(cfg.plan, spec, cgroup_fd, place, &[], callbacks, |chan| {
@@ -115,7 +116,7 @@ fn spawn_with(
     plan: &ClonePlan,
     spec: &Spec,
     cgroup_fd: Option<RawFd>,
-    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    place: &mut dyn FnMut(i32) -> Result<(), crate::cgroups::CgroupError>,
     mount_sources: &[(usize, PathBuf)],
     callbacks: &mut dyn Callbacks,
     // Runs in the child; never returns in practice (it execs or exits).
@@ -155,7 +156,7 @@ fn spawn_with(
 fn drive(
     plan: &ClonePlan,
     spec: &Spec,
-    place: &dyn Fn(i32) -> Result<(), crate::cgroups::CgroupError>,
+    place: &mut dyn FnMut(i32) -> Result<(), crate::cgroups::CgroupError>,
     mount_sources: &[(usize, PathBuf)],
     callbacks: &mut dyn Callbacks,
     chan: &Channel,
