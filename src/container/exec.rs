@@ -130,7 +130,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     if let Some(p) = o.pid_file {
         write_pid_file(p, spawned.pid)?;
     }
-    wait_foreground(spawned.pid, &mask, spawned.console)
+    wait_foreground(spawned.pid, &mask, spawned.console, None)
 }
 
 /// runc's getProcess: the file as given, or the saved config's process with the flags applied.
