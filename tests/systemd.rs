@@ -8,7 +8,6 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -99,22 +98,9 @@ fn notifier() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         fs::create_dir_all(dir).unwrap();
         let src = dir.join(format!("notifier.{}.c", std::process::id()));
-        let tmp = dir.join(format!("notifier.{}", std::process::id()));
         fs::write(&src, NOTIFIER).unwrap();
-        let out = Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .output()
-            .expect("run gcc (apt-get install gcc libc6-dev)");
-        assert!(
-            out.status.success(),
-            "gcc: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let bin = static_c_program("notifier", &src);
         let _ = fs::remove_file(&src);
-        let bin = dir.join("notifier");
-        fs::rename(&tmp, &bin).unwrap();
         bin
     })
 }
