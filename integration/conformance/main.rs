@@ -22,7 +22,6 @@ use serde_json::{Value, json};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The checker binary, compiled once per test process into cargo's per-target temp dir (not
@@ -31,24 +30,7 @@ pub fn checker_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/conformance/checker.c");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(dir).unwrap();
-        let tmp = dir.join(format!("conformance-checker.{}", std::process::id()));
-        let out = Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .output()
-            .expect("run gcc (apt-get install gcc libc6-dev)");
-        assert!(
-            out.status.success(),
-            "gcc -static checker.c failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // rename: parallel test binaries never see a half-written checker.
-        let bin = dir.join("conformance-checker");
-        fs::rename(&tmp, &bin).unwrap();
-        bin
+        static_c_program("conformance-checker", &src)
     })
 }
 

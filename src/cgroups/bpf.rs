@@ -24,11 +24,11 @@ const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
 const BPF_F_ALLOW_MULTI: u32 = 2;
 
-const DEV_BLOCK: i32 = 1;
-const DEV_CHAR: i32 = 2;
-const ACC_MKNOD: i32 = 1;
-const ACC_READ: i32 = 2;
-const ACC_WRITE: i32 = 4;
+pub(super) const DEV_BLOCK: i32 = 1;
+pub(super) const DEV_CHAR: i32 = 2;
+pub(super) const ACC_MKNOD: i32 = 1;
+pub(super) const ACC_READ: i32 = 2;
+pub(super) const ACC_WRITE: i32 = 4;
 const ACC_ALL: i32 = ACC_MKNOD | ACC_READ | ACC_WRITE;
 
 /// One eBPF instruction (struct bpf_insn).
@@ -64,12 +64,12 @@ const JMP_EXIT: u8 = 0x95;
 /// A rule in the program's terms: type (None = any), major/minor (None =
 /// any), access bits, allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Rule {
-    typ: Option<i32>,
-    major: Option<i32>,
-    minor: Option<i32>,
-    access: i32,
-    allow: bool,
+pub(super) struct Rule {
+    pub typ: Option<i32>,
+    pub major: Option<i32>,
+    pub minor: Option<i32>,
+    pub access: i32,
+    pub allow: bool,
 }
 
 fn access_bits(s: &str) -> i32 {
@@ -91,7 +91,7 @@ fn num(v: Option<i64>) -> Option<i32> {
 
 /// The rules to enforce: the spec's, then runc's defaults.  FIFO rules are
 /// dropped (the device controller does not see FIFOs).
-fn rules(spec: &[LinuxDeviceCgroup]) -> Vec<Rule> {
+pub(super) fn rules(spec: &[LinuxDeviceCgroup]) -> Vec<Rule> {
     let mut out = Vec::new();
     for d in spec {
         let typ = match d.typ().unwrap_or_default() {

@@ -2,7 +2,7 @@
 //!
 //! The public interface is [`Manager`], obtained from [`new_manager`] (new
 //! container) or [`load_manager`] (existing container, from state.json).
-//! The systemd driver is not supported.
+//! The systemd driver (systemd/) makes the cgroup a transient unit and then shares the rest.
 //!
 //! host.rs finds the host's layout, layout.rs the container's cgroup on it, manager.rs makes it
 //! and writes resources (v1.rs, v2.rs, bpf.rs), freezer.rs pauses and signals it, stats.rs
@@ -22,6 +22,7 @@ mod host;
 mod layout;
 mod manager;
 mod stats;
+mod systemd;
 #[cfg(test)]
 mod tests;
 mod v1;
@@ -30,6 +31,7 @@ mod v2;
 pub use host::{CgroupFs, CgroupMode, DEFAULT_ROOT, detect_mode};
 pub use layout::Layout;
 pub use manager::FsManager;
+pub use systemd::{SystemdManager, reachable as systemd_reachable};
 pub use v1::{DEFAULT_DEVICE_RULES, device_rule_string};
 pub use v2::{blkio_weight_to_io_weight, cpu_shares_to_weight};
 
@@ -73,8 +75,21 @@ pub enum CgroupError {
     /// runc's text: the cgroup given for a new container is frozen.
     #[error("container's cgroup unexpectedly frozen: {}", .0.display())]
     UnexpectedlyFrozen(PathBuf),
-    #[error("systemd cgroup driver is not supported")]
-    SystemdNotSupported,
+    /// runc's words.
+    #[error("systemd not running on this host, cannot use systemd cgroups manager")]
+    NoSystemd,
+    #[error("linux.cgroupsPath {path:?}: {why}")]
+    SystemdPath { path: String, why: String },
+    #[error("systemd unit {0} exists already")]
+    UnitExists(String),
+    #[error("unable to {action} unit {unit:?}: {source}")]
+    Unit {
+        action: &'static str,
+        unit: String,
+        source: crate::dbus::DbusError,
+    },
+    #[error(transparent)]
+    Dbus(#[from] crate::dbus::DbusError),
     /// `exec --cgroup` names a controller the container's cgroup is not in.
     #[error("--cgroup: controller {0} is not in use")]
     SubCgroupController(String),
@@ -116,6 +131,12 @@ pub trait Manager {
     /// Move `pid` into the cgroup in every hierarchy (idempotent).
     fn add_task(&self, pid: i32) -> Result<()> {
         self.layout().add_task(pid)
+    }
+    /// Put the container's init `pid` (cloned, not yet running container code) into the
+    /// cgroup, when clone3 did not: a driver that needs the process to make the cgroup (systemd's
+    /// scope takes its first pid) makes it here.
+    fn place_init(&mut self, pid: i32) -> Result<()> {
+        self.add_task(pid)
     }
     /// Where `exec` puts its process: the container's cgroup or, for `exec --cgroup`, the
     /// existing sub-cgroups `subs` names (controller, "" for every one, to a relative path).
@@ -201,7 +222,8 @@ pub enum CgroupMount {
 /// A manager for a new container (does not touch the filesystem until `create`).
 pub fn new_manager(cfg: &CgroupConfig) -> Result<Box<dyn Manager>> {
     if cfg.systemd {
-        return Err(CgroupError::SystemdNotSupported);
+        let m = SystemdManager::new(host_fs()?, cfg.cgroups_path, cfg.id, cfg.resources)?;
+        return Ok(Box::new(m));
     }
     let m = FsManager::new(host_fs()?, cfg.cgroups_path, cfg.id, cfg.resources.cloned())?;
     Ok(Box::new(m))
@@ -223,7 +245,7 @@ fn host_fs() -> Result<CgroupFs> {
 /// A manager for an existing container's cgroup, from the path saved in state.json.
 pub fn load_manager(path: &Path, systemd: bool) -> Result<Box<dyn Manager>> {
     if systemd {
-        return Err(CgroupError::SystemdNotSupported);
+        return Ok(Box::new(SystemdManager::load(host_fs()?, path)?));
     }
     let m = FsManager::load(host_fs()?, path)?;
     Ok(Box::new(m))

@@ -380,20 +380,31 @@ fn cgroup_mount_shows_the_container_its_own_cgroups() {
     assert_eq!(m.cgroup_mount(), CgroupMount::V2(root.join("ctr")));
 }
 
+/// The systemd driver checks the cgroupsPath first, then that systemd runs (in the VM tier it
+/// does; on a host without it as init, a clear error, before anything is made).
 #[test]
-fn systemd_driver_is_refused() {
-    let cfg = crate::cgroups::CgroupConfig {
-        cgroups_path: None,
+fn systemd_driver_without_systemd() {
+    let cfg = |p: Option<&'static str>| crate::cgroups::CgroupConfig {
+        cgroups_path: p.map(Path::new),
         id: "x",
         systemd: true,
         resources: None,
     };
-    let e = crate::cgroups::new_manager(&cfg).err().unwrap();
-    assert_eq!(e.to_string(), "systemd cgroup driver is not supported");
-    let e = crate::cgroups::load_manager(Path::new("/x"), true)
-        .err()
-        .unwrap();
-    assert_eq!(e.to_string(), "systemd cgroup driver is not supported");
+    let e = crate::cgroups::new_manager(&cfg(Some("/x"))).err().unwrap();
+    assert!(
+        e.to_string()
+            .starts_with("linux.cgroupsPath \"/x\": expected \"slice:prefix:name\""),
+        "{e}"
+    );
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        return;
+    }
+    let e = crate::cgroups::new_manager(&cfg(None)).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "systemd not running on this host, cannot use systemd cgroups manager"
+    );
+    assert!(!crate::cgroups::systemd_reachable());
 }
 
 #[test]

@@ -53,5 +53,7 @@ pub fn features_json() -> String {
     v["linux"]["capabilities"] = caps.iter().map(|c| c.to_string()).collect();
     v["linux"]["memoryPolicy"]["modes"] = strings(crate::mempolicy::MODES);
     v["linux"]["memoryPolicy"]["flags"] = strings(crate::mempolicy::FLAGS);
+    // This host's init is systemd and its manager is reachable (a bus socket).
+    v["linux"]["cgroup"]["systemd"] = crate::cgroups::systemd_reachable().into();
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }

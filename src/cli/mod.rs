@@ -30,7 +30,7 @@ pub struct Cli {
     /// Debug logging, including the startup timeline
     #[arg(long)]
     pub debug: bool,
-    /// Use systemd for cgroups (not supported yet)
+    /// Use systemd for cgroups: cgroupsPath is "slice:prefix:name", e.g. "system.slice:runc:434234"
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto

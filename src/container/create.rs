@@ -228,20 +228,26 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // systemd socket activation: the sockets rt got go on to the container at fds 3.., before
     // the --preserve-fds ones, and its process learns of them as pid 1 (runc's behaviour).
     let listen_fds = listen_fds();
-    // Cloned only to add those variables (a Spec clone is ~70k instructions).
-    let mut with_listen_env = None;
-    if listen_fds > 0 {
+    // Cloned only to add to it (a Spec clone is ~70k instructions): those variables, and the
+    // notify socket's mount and variable when rt has a NOTIFY_SOCKET.
+    let mut adjusted = None;
+    if listen_fds > 0 || super::notify::caller_socket().is_some() {
         let mut s = spec.clone();
-        if let Some(p) = s.process_mut().as_mut() {
+        if listen_fds > 0
+            && let Some(p) = s.process_mut().as_mut()
+        {
             let mut env = p.env().clone().unwrap_or_default();
             env.push(format!("LISTEN_FDS={listen_fds}"));
             env.push("LISTEN_PID=1".into());
             p.set_env(Some(env));
         }
-        with_listen_env = Some(s);
+        if super::notify::caller_socket().is_some() {
+            super::notify::prepare(&mut s, &dir)?;
+        }
+        adjusted = Some(s);
     }
     let cfg = InitConfig {
-        spec: with_listen_env.as_ref().unwrap_or(&spec),
+        spec: adjusted.as_ref().unwrap_or(&spec),
         plan: &plan,
         rootfs: &rootfs,
         bundle: &bundle,
@@ -260,7 +266,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
         net_devices,
     };
     logging::timeline("clone");
-    let spawned = parent::spawn(&cfg, rollback.cgroup.as_deref(), &mut cb);
+    let spawned = parent::spawn(&cfg, rollback.cgroup.as_deref_mut(), &mut cb);
     if spawned.is_err()
         && cb.hooks_started
         && let Some(h) = cb.draft.hooks().and_then(|h| h.poststop().clone())

@@ -90,7 +90,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         .map(|fd| fd.as_raw_fd());
     // The cgroup, and the resctrl groups of linux.intelRdt: before the process runs anything
     // (a process it forks into the container's pid namespace inherits both).
-    let place = |pid: i32| {
+    let mut place = |pid: i32| {
         if let Some(p) = &placement {
             p.add(pid)?;
         }
@@ -127,7 +127,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         // As runc's setns init: the container's session keyring, unless it was made without.
         session_keyring: (!c.record.no_new_keyring).then(|| format!("_ses.{}", c.record.id)),
     };
-    let spawned = parent::spawn_exec(&cfg, cgroup_fd, &place, &mut ExecCallbacks(&c))?;
+    let spawned = parent::spawn_exec(&cfg, cgroup_fd, &mut place, &mut ExecCallbacks(&c))?;
 
     if o.detach {
         if let (Some(sock), Some(master)) = (o.console_socket, spawned.console.as_ref()) {
@@ -141,7 +141,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     if let Some(p) = o.pid_file {
         write_pid_file(p, spawned.pid)?;
     }
-    wait_foreground(spawned.pid, &mask, spawned.console)
+    wait_foreground(spawned.pid, &mask, spawned.console, None)
 }
 
 /// runc's getProcess: the file as given, or the saved config's process with the flags applied.

@@ -7,6 +7,7 @@ mod events;
 mod exec;
 mod kill;
 mod list;
+mod notify;
 mod pause;
 mod ps;
 pub mod run;

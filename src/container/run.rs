@@ -38,14 +38,24 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     if let Some(m) = &created.console {
         crate::tty::copy_winsize(m.as_fd());
     }
-    if let Err(e) = start_loaded(&c) {
-        let _ = delete::destroy_after_failure(root, &c);
-        return Err(e);
-    }
+    // The notify socket is bound before the container runs, so that its READY cannot come before.
+    let relay = super::notify::bind_relay(&c.dir).and_then(|r| start_loaded(&c).map(|()| r));
+    let relay = match relay {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = delete::destroy_after_failure(root, &c);
+            return Err(e);
+        }
+    };
     if o.detach {
+        // As runc: wait for the container's READY (or its end) and pass it on with its pid.
+        if let Some(r) = relay {
+            r.wait(c.record.pid, || c.init_alive())?;
+        }
         return Ok(0);
     }
-    let code = wait_foreground(c.record.pid, &mask, created.console)?;
+    // In the foreground rt is the main process the caller watches.
+    let code = wait_foreground(c.record.pid, &mask, created.console, relay.as_ref())?;
     crate::logging::timeline("exited");
     if !o.keep {
         delete::delete(root, &c.record.id, true)?;
@@ -76,7 +86,13 @@ pub fn exit_code(ws: WaitStatus) -> Option<i32> {
 }
 
 /// Wait for `pid`, forwarding signals to it and copying between our stdio and the pty master.
-pub fn wait_foreground(pid: i32, mask: &SigSet, console: Option<OwnedFd>) -> Result<i32> {
+pub fn wait_foreground(
+    pid: i32,
+    mask: &SigSet,
+    console: Option<OwnedFd>,
+    notify: Option<&super::notify::Relay>,
+) -> Result<i32> {
+    let mut notify = notify;
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(sys_err("signalfd"))?;
     let _raw = console.as_ref().map(|_| crate::tty::RawMode::enter());
@@ -102,11 +118,17 @@ pub fn wait_foreground(pid: i32, mask: &SigSet, console: Option<OwnedFd>) -> Res
             Err(e) => return Err(sys_err("wait for container")(e)),
         }
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        // The notify socket last: the console's indexes stay 1 and 2.
+        let mut notify_at = None;
         if let Some(m) = &console {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
             if stdin_open {
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
+        }
+        if let Some(r) = notify {
+            notify_at = Some(fds.len());
+            fds.push(PollFd::new(r.fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::Error::EINTR) => {}
@@ -117,6 +139,12 @@ pub fn wait_foreground(pid: i32, mask: &SigSet, console: Option<OwnedFd>) -> Res
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
+        if let (Some(r), Some(i)) = (notify, notify_at)
+            && ready[i]
+            && r.on_readable(std::process::id() as i32)?
+        {
+            notify = None;
+        }
         if ready[0] {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;

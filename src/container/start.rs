@@ -14,9 +14,17 @@ use crate::{hooks, logging};
 
 pub fn start(root: &Root, id: &str) -> Result<()> {
     crate::state::validate_id(id)?;
-    let _lock = DirLock::acquire(&root.dir(id))?;
+    let lock = DirLock::acquire(&root.dir(id))?;
     let c = Container::load(root, id)?;
-    start_loaded(&c)
+    // Bound before the container runs, so that its READY cannot come before.
+    let relay = super::notify::bind_relay(&c.dir)?;
+    start_loaded(&c)?;
+    drop(lock);
+    // As runc: wait for the container's READY (or its end) and pass it on.
+    if let Some(r) = relay {
+        r.wait(c.record.pid, || c.init_alive())?;
+    }
+    Ok(())
 }
 
 pub(crate) fn start_loaded(c: &Container) -> Result<()> {

@@ -78,7 +78,7 @@ struct Start<'a> {
     /// Step 7: where the seccomp notify listener goes (listenerPath, listenerMetadata).
     listener: Option<(&'a Path, Option<&'a str>)>,
     /// Puts the child into its cgroup, unless clone3 did through `cgroup_fd`.
-    place: &'a dyn Fn(i32) -> Result<(), CgroupError>,
+    place: &'a mut dyn FnMut(i32) -> Result<(), CgroupError>,
     cgroup_fd: Option<RawFd>,
 }
 
@@ -93,7 +93,7 @@ fn listener(s: Option<&CompiledSeccomp>) -> Option<(&Path, Option<&str>)> {
 
 pub fn spawn(
     cfg: &InitConfig,
-    cgroup: Option<&dyn Manager>,
+    mut cgroup: Option<&mut (dyn Manager + 'static)>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
     single_threaded()?;
@@ -116,7 +116,16 @@ pub fn spawn(
         console: terminal(spec.process().as_ref()),
     };
     let linux = spec.linux().as_ref();
-    let start = Start {
+    let cgroup_fd = cgroup
+        .as_ref()
+        .and_then(|c| c.clone_into_fd())
+        .map(|fd| fd.as_raw_fd());
+    // The systemd driver makes its scope unit around init's pid here.
+    let mut place = |pid: i32| match cgroup.as_deref_mut() {
+        Some(cg) => cg.place_init(pid),
+        None => Ok(()),
+    };
+    let mut start = Start {
         plan: cfg.plan,
         steps,
         uid_maps: linux
@@ -127,10 +136,8 @@ pub fn spawn(
             .unwrap_or_default(),
         mount_sources: &mount_sources,
         listener: listener(cfg.seccomp),
-        place: &|pid| cgroup.map_or(Ok(()), |cg| cg.add_task(pid)),
-        cgroup_fd: cgroup
-            .and_then(|c| c.clone_into_fd())
-            .map(|fd| fd.as_raw_fd()),
+        place: &mut place,
+        cgroup_fd,
     };
     let (spawned, _chan) = start.spawn(callbacks, |chan| init::run(cfg, &idmapped, steps, chan))?;
     Ok(spawned)
@@ -142,7 +149,7 @@ pub fn spawn(
 pub fn spawn_exec(
     cfg: &ExecConfig,
     cgroup_fd: Option<RawFd>,
-    place: &dyn Fn(i32) -> Result<(), CgroupError>,
+    place: &mut dyn FnMut(i32) -> Result<(), CgroupError>,
     callbacks: &mut dyn Callbacks,
 ) -> Result<Spawned, SpawnError> {
     single_threaded()?;
@@ -150,7 +157,7 @@ pub fn spawn_exec(
         console: terminal(Some(cfg.process)),
         ..Steps::default()
     };
-    let start = Start {
+    let mut start = Start {
         plan: cfg.plan,
         steps,
         uid_maps: &[],
@@ -172,7 +179,7 @@ pub fn spawn_exec(
 
 impl Start<'_> {
     fn spawn(
-        &self,
+        &mut self,
         callbacks: &mut dyn Callbacks,
         // Runs in the child; never returns in practice (it execs or exits).
         child: impl FnOnce(&Channel),
@@ -206,7 +213,7 @@ impl Start<'_> {
 
     /// The steps of msg.rs, in order.
     fn drive(
-        &self,
+        &mut self,
         callbacks: &mut dyn Callbacks,
         chan: &Channel,
         first: i32,

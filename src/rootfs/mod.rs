@@ -233,23 +233,9 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// After pivot_root: rootfsPropagation on the new /, root.readonly, then read-only paths and
-/// masks, in runc's order: a mask bound from a read-only /dev or root is read-only too.
+/// After pivot_root: root.readonly, then read-only paths and masks, in runc's order (a mask
+/// bound from a read-only /dev or root is read-only too), then rootfsPropagation on the new /.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
-    // The new / is a bind of a mount made private before pivot_root: give it the propagation
-    // asked for again (private it already is), as runc ≥ 1.2 does. Done after pivot_root so it
-    // applies to the container's root, never to the host's.
-    if let Some(prop) = root_propagation(spec)?.filter(|p| *p != MsFlags::MS_PRIVATE) {
-        let root = Path::new("/");
-        mount(
-            None::<&str>,
-            root,
-            None::<&str>,
-            prop | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(sys("set rootfsPropagation of", root))?;
-    }
     mounts::remount_read_only_later(spec)?;
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         let root = Path::new("/");
@@ -280,6 +266,21 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
         if let Some(paths) = l.masked_paths() {
             mask_paths(paths)?;
         }
+    }
+    // The new / is a bind of a mount made private before pivot_root: give it the propagation
+    // asked for again (private it already is), as runc ≥ 1.2 does. After pivot_root, so it
+    // applies to the container's root, never to the host's; last, since the binds above fail
+    // (EINVAL) on an unbindable tree.
+    if let Some(prop) = root_propagation(spec)?.filter(|p| *p != MsFlags::MS_PRIVATE) {
+        let root = Path::new("/");
+        mount(
+            None::<&str>,
+            root,
+            None::<&str>,
+            prop | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(sys("set rootfsPropagation of", root))?;
     }
     Ok(())
 }

@@ -21,6 +21,9 @@ pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 /// The bundle's config.json as create read it, byte for byte (see [`Record::hooks`]).
 pub const CONFIG_FILE: &str = "config.json";
+/// The directory of the container's notify socket (NOTIFY_SOCKET, container/notify.rs).
+pub const NOTIFY_DIR: &str = "notify";
+const NOTIFY_SOCKET: &str = "notify.sock";
 pub const DEFAULT_ROOT: &str = "/run/rt";
 /// A state directory being made is named `claim:<id>:<pid>` (':' is in no id) until it is
 /// renamed to `<id>` with its state in it.
@@ -291,7 +294,16 @@ fn remove_by_name(dir: &Path) -> Result<(), StateError> {
         return Ok(());
     };
     for name in names {
-        let path = dir.join(name);
+        let path = dir.join(&name);
+        if name == NOTIFY_DIR {
+            let sock = path.join(NOTIFY_SOCKET);
+            match fs::remove_file(&sock) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("remove", &sock)(e)),
+                _ => {}
+            }
+            fs::remove_dir(&path).map_err(io("remove", &path))?;
+            continue;
+        }
         match fs::remove_file(&path) {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(io("remove", &path)(e)),
             _ => {}
@@ -304,15 +316,17 @@ fn remove_by_name(dir: &Path) -> Result<(), StateError> {
 }
 
 /// The names rt writes in a container's directory: the state, the config copy, exec.fifo,
-/// and the `.tmp<pid>` files write_atomic renames into place (left over if rt was killed).
+/// the notify directory, and the `.tmp<pid>` files write_atomic renames into place (left over
+/// if rt was killed).
 fn written_by_rt(name: &str) -> bool {
-    [STATE_FILE, CONFIG_FILE, EXEC_FIFO].iter().any(|f| {
-        name == *f
-            || name
-                .strip_prefix(f)
-                .and_then(|rest| rest.strip_prefix(".tmp"))
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-    })
+    name == NOTIFY_DIR
+        || [STATE_FILE, CONFIG_FILE, EXEC_FIFO].iter().any(|f| {
+            name == *f
+                || name
+                    .strip_prefix(f)
+                    .and_then(|rest| rest.strip_prefix(".tmp"))
+                    .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        })
 }
 
 impl Record {

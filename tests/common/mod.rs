@@ -1162,3 +1162,27 @@ pub fn accept_with_fd(
         std::os::fd::OwnedFd::from_raw_fd(fds[0])
     })
 }
+
+/// `gcc -static` of the C file `src` into cargo's per-target temp dir as `name` (not /tmp, so
+/// nothing is left behind outside the build directory). Callers build once per test process
+/// (a OnceLock); the rename means parallel test binaries never see a half-written program.
+pub fn static_c_program(name: &str, src: &Path) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!("{name}.{}", std::process::id()));
+    let out = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&tmp)
+        .arg(src)
+        .output()
+        .expect("run gcc (apt-get install gcc libc6-dev)");
+    assert!(
+        out.status.success(),
+        "gcc -static {} failed: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = dir.join(name);
+    fs::rename(&tmp, &bin).unwrap();
+    bin
+}
