@@ -300,7 +300,7 @@ mod tests {
                 prop("MemoryMax", u(67108864)),
                 prop("MemoryLow", u(16777216)),
                 prop("MemorySwapMax", u(67108864)),
-                prop("CPUWeight", u(20)),
+                prop("CPUWeight", u(59)),
                 prop("CPUQuotaPeriodUSec", u(100000)),
                 prop("CPUQuotaPerSecUSec", u(500000)),
                 prop("AllowedCPUs", range_to_bits("1").unwrap()),
