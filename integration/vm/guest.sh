@@ -1,12 +1,13 @@
 #!/bin/busybox sh
 # The VM tier's guest side, run as /init. Prints one PASS/FAIL line per check, then GUEST DONE.
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin
+# /usr/bin first: GNU tar over busybox's, for criu.
+export PATH=/usr/bin:/bin:/sbin
 
 # pivot_root cannot leave the initramfs (rootfs): move everything onto a tmpfs first.
 if [ ! -e /.switched ]; then
-    mount -t tmpfs -o size=300m tmpfs /mnt
-    for d in bin lib lib64 usr etc rootfs bundles init; do
+    mount -t tmpfs -o size=500m tmpfs /mnt
+    for d in bin lib lib64 usr etc rootfs bundles init guest_criu.sh; do
         [ -e "/$d" ] && cp -a "/$d" /mnt/
     done
     mkdir -p /mnt/proc /mnt/sys /mnt/dev /mnt/tmp /mnt/run /mnt/mnt
@@ -21,6 +22,9 @@ mount -t tmpfs tmpfs /run
 mount -t cgroup2 none /sys/fs/cgroup
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
     [ -e /lib/modules/$m.ko ] && ! e=$(insmod /lib/modules/$m.ko 2>&1) && echo "INFO insmod $m: $e"
+done
+for m in $(cat /lib/modules/order); do
+    ! e=$(insmod /lib/modules/$m.ko 2>&1) && echo "INFO insmod $m: $e"
 done
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/block/vda/dev ] && break; sleep 1; done
 
@@ -47,6 +51,7 @@ wait_status() {
     return 1
 }
 
+cgroup_checks() {
 # --- limits, placement, freeze, stats, kill --all, delete
 L=/sys/fs/cgroup/rt-vm/limits
 if $R create -b /bundles/limits lim >/tmp/lim.out 2>&1; then
@@ -108,7 +113,11 @@ if $R create -b /bundles/oom oom >/tmp/oom.out 2>&1; then
 else
     fail create-oom "$(cat /tmp/oom.out)"
 fi
+}
 
+# The cpuset check runs last: it leaves a cgroup v1 cpuset hierarchy behind, which CRIU would
+# have to dump and restore too.
+cpuset_check() {
 # --- a cgroup v1 cpuset hierarchy mounted with cpuset_v2_mode, in a private mount namespace with
 # a hybrid layout made for it: the container's /sys/fs/cgroup/cpuset must be its own cgroup, not
 # the hierarchy's root. cpuset leaves cgroup2 first (the checks above enabled it there); its
@@ -126,4 +135,15 @@ out=$(unshare -m --propagation private sh -c '
         { echo "no cpuset_v2_mode mount: $(grep cpuset /proc/self/mountinfo)"; exit 1; }
     '"$R"' run -b /bundles/cpuset cpuset' 2>/tmp/cpuset.err | tr '\n' ' ')
 check cpuset-v2-mode-own-cgroup "own " "$out" || echo "INFO stderr: $(tr '\n' ' ' </tmp/cpuset.err)"
+}
+
+# rtvm_only comes from the kernel command line (run.sh's RT_VM_ONLY).
+[ "$rtvm_only" = criu ] || cgroup_checks
+if [ "$rtvm_only" != cgroups ]; then
+    . /guest_criu.sh
+    cr_setup
+    cr_suite rt rt
+    cr_suite runc runc
+fi
+[ "$rtvm_only" = criu ] || cpuset_check
 finish
