@@ -7,7 +7,7 @@ export PATH=/usr/bin:/bin:/sbin
 # pivot_root cannot leave the initramfs (rootfs): move everything onto a tmpfs first.
 if [ ! -e /.switched ]; then
     mount -t tmpfs -o size=500m tmpfs /mnt
-    for d in bin lib lib64 usr etc rootfs bundles init guest_criu.sh; do
+    for d in bin lib lib64 usr etc rootfs bundles init guest_criu.sh guest_engines.sh; do
         [ -e "/$d" ] && cp -a "/$d" /mnt/
     done
     mkdir -p /mnt/proc /mnt/sys /mnt/dev /mnt/tmp /mnt/run /mnt/mnt
@@ -115,8 +115,6 @@ else
 fi
 }
 
-# The cpuset check runs last: it leaves a cgroup v1 cpuset hierarchy behind, which CRIU would
-# have to dump and restore too.
 cpuset_check() {
 # --- a cgroup v1 cpuset hierarchy mounted with cpuset_v2_mode, in a private mount namespace with
 # a hybrid layout made for it: the container's /sys/fs/cgroup/cpuset must be its own cgroup, not
@@ -137,13 +135,39 @@ out=$(unshare -m --propagation private sh -c '
 check cpuset-v2-mode-own-cgroup "own " "$out" || echo "INFO stderr: $(tr '\n' ' ' </tmp/cpuset.err)"
 }
 
-# rtvm_only comes from the kernel command line (run.sh's RT_VM_ONLY).
-[ "$rtvm_only" = criu ] || cgroup_checks
+# Each part's guest time, to keep the tier's wall time in view.
+t0=$(cut -d. -f1 /proc/uptime)
+took() {
+    t=$(cut -d. -f1 /proc/uptime)
+    echo "INFO $1 took $((t - t0)) s"
+    t0=$t
+}
+# rtvm_only comes from the kernel command line (run.sh's RT_VM_ONLY). The cpuset check comes
+# right after the cgroup checks: it takes cpuset out of the root's subtree_control, which the
+# checkpoint checks' cgroups would otherwise hold.
+case "$rtvm_only" in
+criu | engines) ;;
+*)
+    cgroup_checks
+    cpuset_check
+    took cgroups
+    ;;
+esac
 if [ "$rtvm_only" != cgroups ]; then
     . /guest_criu.sh
     cr_setup
-    cr_suite rt rt
-    cr_suite runc runc
+    if [ "$rtvm_only" != engines ]; then
+        cr_suite rt rt
+        took "checkpoint/restore on rt"
+        cr_suite runc runc
+        took "checkpoint/restore on runc"
+    fi
+    # containerd and podman from the tools disk (run.sh), driving rt
+    mkdir -p /opt && mount -o ro /dev/vdb /opt && export PATH=$PATH:/opt/bin
+    . /guest_engines.sh
+    cd_suite
+    took "containerd"
+    pm_suite
+    took "podman"
 fi
-[ "$rtvm_only" = criu ] || cpuset_check
 finish

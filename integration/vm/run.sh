@@ -12,7 +12,7 @@
 # checkpoint checks per runtime), exiting non-zero on any failure or if the guest never reports.
 #
 # Usage: integration/vm/run.sh [RT_BINARY]   (default: target/x86_64-unknown-linux-gnu/release/rt, built if missing)
-# RT_VM_ONLY=criu (or cgroups) runs one part only.
+# RT_VM_ONLY=cgroups, criu (CRIU's own checks, then the engines') or engines runs a part only.
 # Needs root only for apt-get download; Debian packages: busybox-static, cpio, seabios, python3,
 # criu, runc, iptables, gcc, libc6-dev and qemu-system-x86_64 (or qemu-system-x86's libraries:
 # then the .deb is unpacked, see below).
@@ -82,7 +82,13 @@ done
 ln -s xtables-nft-multi "$ir/usr/bin/iptables-restore"
 ln -s xtables-nft-multi "$ir/usr/bin/ip6tables-restore"
 cp /usr/lib/x86_64-linux-gnu/xtables/lib{xt_mark,xt_standard}.so "$ir/usr/lib/x86_64-linux-gnu/xtables/"
-for b in "$rt" /usr/sbin/criu /usr/sbin/runc /usr/bin/tar /usr/sbin/xtables-nft-multi; do
+# containerd's and podman's binaries go on a read-only disk (they would double the initramfs,
+# which the guest copies to a tmpfs); their libraries, small, in the initramfs.
+tools="$work/tools"
+mkdir -p "$tools/bin" "$ir/etc/containers"
+cp /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr /usr/bin/podman /usr/bin/conmon "$tools/bin/"
+cp /etc/containers/policy.json "$ir/etc/containers/"
+for b in "$rt" /usr/sbin/criu /usr/sbin/runc /usr/bin/tar /usr/sbin/xtables-nft-multi "$tools"/bin/*; do
     for lib in $(ldd "$b" | grep -o '/[^ ]*'); do
         mkdir -p "$ir$(dirname "$lib")"
         cp -L "$lib" "$ir$lib"
@@ -107,8 +113,13 @@ for m in unix_diag tcp_diag udp_diag netlink_diag af_packet_diag nf_conntrack_ne
     done
 done
 python3 "$here/make_bundles.py" "$ir/bundles"
+# containerd's image: the guest's busybox rootfs as an OCI image (umoci, no registry).
+. "$repo/integration/busybox_image.sh"
+{ oci_image "$ir/rootfs" "$work/img" && tar -C "$work/img" -cf "$tools/bb.tar" .; } >"$work/umoci.log" 2>&1 ||
+    { cat "$work/umoci.log"; echo "building the OCI image failed" >&2; exit 1; }
+mkfs.ext4 -q -L tools -d "$tools" "$work/tools.img" $(($(du -sm "$tools" | cut -f1) + 32))M
 cp "$here/guest.sh" "$ir/init"
-cp "$here/guest_criu.sh" "$ir/guest_criu.sh"
+cp "$here/guest_criu.sh" "$here/guest_engines.sh" "$ir/"
 chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1 >"$work/initrd.gz")
 
@@ -123,6 +134,7 @@ timeout 1200 "$qemu" "${qemu_l[@]}" -accel tcg -machine q35 -cpu max -smp 2 -m 1
     -kernel "$kernel" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 cgroup_no_v1=$no_v1 panic=-1 quiet loglevel=3 rtvm_only=${RT_VM_ONLY:-all}" \
     -drive "file=$work/disk.img,format=raw,if=virtio" \
+    -drive "file=$work/tools.img,format=raw,if=virtio,readonly=on" \
     -display none -serial "file:$log" -monitor none -nic none -no-reboot
 qrc=$?
 set -e
@@ -135,8 +147,8 @@ if ! grep -q '^GUEST DONE' "$log"; then
     tail -n 40 "$log" | tr -d '\r'
     failed=$((failed + 1))
 fi
-for r in rt runc; do
-    echo "checkpoint/restore on $r: $(grep -c "^PASS cr-$r-" "$log") passed, $(grep -c "^FAIL cr-$r-" "$log") failed"
+for r in rt:rt runc:runc cd:"containerd on rt" podman:"podman on rt"; do
+    echo "checkpoint/restore on ${r#*:}: $(grep -c "^PASS cr-${r%%:*}-" "$log") passed, $(grep -c "^FAIL cr-${r%%:*}-" "$log") failed"
 done
 echo "vm tier took $(($(date +%s) - start)) s"
 echo "$passed passed, $failed failed"
