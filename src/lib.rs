@@ -3,6 +3,7 @@ pub mod cgroups;
 pub mod check;
 pub mod cli;
 pub mod container;
+pub mod criu;
 pub mod dbus;
 pub mod hooks;
 pub mod intelrdt;

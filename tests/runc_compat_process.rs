@@ -119,6 +119,36 @@ fn stdio_is_handed_to_the_process_user_but_dev_null_is_not() {
     assert_eq!(fs::metadata("/dev/null").unwrap().uid(), 0);
 }
 
+/// runc reopens stdio that is the host's /dev/null on the container's own /dev/null
+/// (reOpenDevNull): podman's conmon gives a detached container the host's as stdin, and CRIU
+/// cannot checkpoint a file on a mount outside the container. (A foreground `runc run` gives
+/// init pipes, hence `create` here.)
+#[test]
+fn stdin_that_is_the_host_dev_null_becomes_the_containers() {
+    let mut b = Bundle::new();
+    b.sh("{ grep mnt_id /proc/self/fdinfo/0 | tr -dc 0-9; echo; \
+          awk '$5 == \"/dev\" { print $1 }' /proc/self/mountinfo; } >/out.tmp; mv /out.tmp /out");
+    let c = Container::new(b);
+    c.bundle.write();
+    let bundle = c.bundle.path_str();
+    let (child, out, err) = spawn_with_stdin(
+        c.command(&["create", "--bundle", &bundle, &c.id]),
+        std::process::Stdio::null(),
+        c.scratch.path(),
+    );
+    wait_child(child, &out, &err, "create".into(), Duration::from_secs(60)).ok();
+    c.start().ok();
+    let result = c.bundle.rootfs().join("out");
+    wait_until("the container's output", || result.exists());
+    let got = read_trim(&result);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 2, "{got}");
+    assert_eq!(
+        lines[0], lines[1],
+        "stdin's mount is not the container's /dev"
+    );
+}
+
 // ---- hooks ---------------------------------------------------------------------------------
 
 /// createContainer runs in the container's mount namespace with the rootfs as its working

@@ -1,12 +1,13 @@
 #!/bin/busybox sh
 # The VM tier's guest side, run as /init. Prints one PASS/FAIL line per check, then GUEST DONE.
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin
+# /usr/bin first: GNU tar over busybox's, for criu.
+export PATH=/usr/bin:/bin:/sbin
 
 # pivot_root cannot leave the initramfs (rootfs): move everything onto a tmpfs first.
 if [ ! -e /.switched ]; then
-    mount -t tmpfs -o size=300m tmpfs /mnt
-    for d in bin lib lib64 usr etc rootfs bundles init; do
+    mount -t tmpfs -o size=500m tmpfs /mnt
+    for d in bin lib lib64 usr etc rootfs bundles init guest_criu.sh guest_engines.sh; do
         [ -e "/$d" ] && cp -a "/$d" /mnt/
     done
     mkdir -p /mnt/proc /mnt/sys /mnt/dev /mnt/tmp /mnt/run /mnt/mnt
@@ -21,6 +22,9 @@ mount -t tmpfs tmpfs /run
 mount -t cgroup2 none /sys/fs/cgroup
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
     [ -e /lib/modules/$m.ko ] && ! e=$(insmod /lib/modules/$m.ko 2>&1) && echo "INFO insmod $m: $e"
+done
+for m in $(cat /lib/modules/order); do
+    ! e=$(insmod /lib/modules/$m.ko 2>&1) && echo "INFO insmod $m: $e"
 done
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/block/vda/dev ] && break; sleep 1; done
 
@@ -47,6 +51,7 @@ wait_status() {
     return 1
 }
 
+cgroup_checks() {
 # --- limits, placement, freeze, stats, kill --all, delete
 L=/sys/fs/cgroup/rt-vm/limits
 if $R create -b /bundles/limits lim >/tmp/lim.out 2>&1; then
@@ -108,7 +113,9 @@ if $R create -b /bundles/oom oom >/tmp/oom.out 2>&1; then
 else
     fail create-oom "$(cat /tmp/oom.out)"
 fi
+}
 
+cpuset_check() {
 # --- a cgroup v1 cpuset hierarchy mounted with cpuset_v2_mode, in a private mount namespace with
 # a hybrid layout made for it: the container's /sys/fs/cgroup/cpuset must be its own cgroup, not
 # the hierarchy's root. cpuset leaves cgroup2 first (the checks above enabled it there); its
@@ -126,4 +133,41 @@ out=$(unshare -m --propagation private sh -c '
         { echo "no cpuset_v2_mode mount: $(grep cpuset /proc/self/mountinfo)"; exit 1; }
     '"$R"' run -b /bundles/cpuset cpuset' 2>/tmp/cpuset.err | tr '\n' ' ')
 check cpuset-v2-mode-own-cgroup "own " "$out" || echo "INFO stderr: $(tr '\n' ' ' </tmp/cpuset.err)"
+}
+
+# Each part's guest time, to keep the tier's wall time in view.
+t0=$(cut -d. -f1 /proc/uptime)
+took() {
+    t=$(cut -d. -f1 /proc/uptime)
+    echo "INFO $1 took $((t - t0)) s"
+    t0=$t
+}
+# rtvm_only comes from the kernel command line (run.sh's RT_VM_ONLY). The cpuset check comes
+# right after the cgroup checks: it takes cpuset out of the root's subtree_control, which the
+# checkpoint checks' cgroups would otherwise hold.
+case "$rtvm_only" in
+criu | engines) ;;
+*)
+    cgroup_checks
+    cpuset_check
+    took cgroups
+    ;;
+esac
+if [ "$rtvm_only" != cgroups ]; then
+    . /guest_criu.sh
+    cr_setup
+    if [ "$rtvm_only" != engines ]; then
+        cr_suite rt rt
+        took "checkpoint/restore on rt"
+        cr_suite runc runc
+        took "checkpoint/restore on runc"
+    fi
+    # containerd and podman from the tools disk (run.sh), driving rt
+    mkdir -p /opt && mount -o ro /dev/vdb /opt && export PATH=$PATH:/opt/bin
+    . /guest_engines.sh
+    cd_suite
+    took "containerd"
+    pm_suite
+    took "podman"
+fi
 finish

@@ -46,6 +46,50 @@ def bundle(root, name, args, resources, caps=("CAP_KILL",), mounts=()):
         json.dump(c, f, indent=1)
 
 
+# runc's `spec` template, as Docker and containerd configs look: the mounts, masked and
+# read-only paths CRIU has to be told about.
+MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+          "/proc/scsi"]
+READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i; echo $i >>/data/out; sleep 0.1; done"
+
+
+def cr_bundle(root, name, terminal, netns):
+    """A checkpoint/restore bundle: a counter on its stdout and in a bind-mounted /data/out.
+    guest_criu.sh copies it per runtime, substituting CGROUP and NETNS."""
+    c = config(["sh", "-c", COUNTER], {}, caps=("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"))
+    c["process"]["terminal"] = terminal
+    c["process"]["noNewPrivileges"] = True
+    c["mounts"] = [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "rw"]},
+    ]
+    c["linux"]["cgroupsPath"] = "CGROUP"
+    c["linux"]["maskedPaths"] = MASKED
+    c["linux"]["readonlyPaths"] = READONLY
+    if netns:
+        for ns in c["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = "NETNS"
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(c, f, indent=1)
+
+
 def main(root):
     deny_all = [{"allow": False, "access": "rwm"}]
     bundle(root, "limits", ["sleep", "100000"], {
@@ -69,6 +113,8 @@ def main(root):
            {"devices": deny_all},
            mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                     "options": ["nosuid", "noexec", "nodev", "ro"]}])
+    cr_bundle(root, "cr-pipe", terminal=False, netns=False)
+    cr_bundle(root, "cr-tty", terminal=True, netns=True)
 
 
 if __name__ == "__main__":

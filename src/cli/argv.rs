@@ -58,6 +58,24 @@ const LONG_FLAGS: &[&str] = &[
     "apparmor",
     "process-label",
     "ignore-paused",
+    // checkpoint / restore
+    "image-path",
+    "work-path",
+    "parent-path",
+    "leave-running",
+    "tcp-established",
+    "ext-unix-sk",
+    "shell-job",
+    "lazy-pages",
+    "status-fd",
+    "page-server",
+    "file-locks",
+    "pre-dump",
+    "manage-cgroups-mode",
+    "empty-ns",
+    "auto-dedup",
+    "lsm-profile",
+    "lsm-mount-context",
 ];
 
 /// Flags that take a separate value: the token after them is not the verb or the exec id.

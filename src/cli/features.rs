@@ -3,6 +3,8 @@
 use crate::rootfs::options;
 
 /// The fixed part, as JSON text: the json! macro's code would cost ~10 KB of the binary.
+/// runc's checkpoint annotation: callers written for runc look for it, and rt's checkpoint and
+/// restore are runc's CLI.
 /// `linux.intelRdt` is true: rt implements it (runc's meaning: support compiled in, whatever
 /// the host has; on a host without resctrl a config using it is refused).
 const FIXED: &str = r#"{
@@ -33,13 +35,14 @@ const FIXED: &str = r#"{
         "memoryPolicy": {"modes": [], "flags": []},
         "netDevices": {"enabled": true}
     },
-    "annotations": {"org.opencontainers.runtime-spec.features": "rt"}
+    "annotations": {"org.opencontainers.runtime-spec.features": "rt",
+                    "org.opencontainers.runc.checkpoint.enabled": "true"}
 }"#;
 
 /// Annotations of config.json that change what rt does (features.md; a trailing `.` is a
-/// prefix). rt reads none of them: it neither runs systemd units (runc's
-/// `org.systemd.property.`) nor restores with CRIU options from them (`org.criu.config`).
-const UNSAFE_ANNOTATIONS: &[&str] = &[];
+/// prefix). rt runs no systemd units (runc's `org.systemd.property.`), but checkpoint and
+/// restore hand CRIU the configuration file `org.criu.config` names, as runc does.
+const UNSAFE_ANNOTATIONS: &[&str] = &[crate::criu::config::CONFIG_ANNOTATION];
 
 pub fn features_json() -> String {
     use serde_json::Value;

@@ -2,6 +2,7 @@
 //! the library.
 
 mod argv;
+mod criu;
 mod features;
 mod run;
 
@@ -36,8 +37,8 @@ pub struct Cli {
     /// Rootless mode: true, false or auto
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// Accepted for runc compatibility (checkpointing is not supported)
-    #[arg(long, hide = true)]
+    /// The criu binary for checkpoint and restore (default: criu from PATH)
+    #[arg(long)]
     pub criu: Option<String>,
     /// Print the version
     #[arg(short = 'v', long = "version")]
@@ -155,6 +156,20 @@ pub enum Command {
     Update(Box<UpdateArgs>),
     /// Run a process in a running container
     Exec(Box<ExecArgs>),
+    /// Checkpoint a running container with CRIU (see rt checkpoint --help)
+    #[command(disable_help_flag = true)]
+    Checkpoint {
+        /// runc's flags and the id, parsed in cli/criu.rs
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Restore a container from a CRIU checkpoint (see rt restore --help)
+    #[command(disable_help_flag = true)]
+    Restore {
+        /// runc's flags and the id, parsed in cli/criu.rs
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Check a bundle against the runtime spec and this host; list every problem
     Check {
         /// The bundle directory (default: current directory)
@@ -385,6 +400,8 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<i32> {
                 .into()
             });
         }
+        Command::Checkpoint { args } => criu::checkpoint(cli, args)?,
+        Command::Restore { args } => return criu::restore(cli, args),
         Command::Update(u) => {
             let o = c::UpdateOpts {
                 resources: u.resources.clone(),

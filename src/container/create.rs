@@ -334,7 +334,7 @@ fn late_pids_limit(
 /// with a warning (runc 1.2 refuses it), but refuses a frozen one, where init would hang
 /// before it could report anything. Checked before rt makes or writes anything there. True if
 /// the cgroup holds processes.
-fn check_existing_cgroup(cg: &dyn Manager) -> Result<()> {
+pub(super) fn check_existing_cgroup(cg: &dyn Manager) -> Result<()> {
     // Errors mean no such cgroup (or no freezer): nothing to check.
     let pids = cg.pids().map(|p| p.len()).unwrap_or(0);
     if pids > 0 {

@@ -1,6 +1,7 @@
 //! A container as the verbs see it: its saved record plus a status derived from the kernel,
 //! never trusted from disk. One file per verb.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -10,6 +11,7 @@ mod list;
 mod notify;
 mod pause;
 mod ps;
+mod restore;
 pub mod run;
 mod start;
 mod update;
@@ -18,6 +20,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use checkpoint::checkpoint;
 pub use create::{CreateOpts, create};
 pub use delete::delete;
 pub use events::events;
@@ -26,6 +29,7 @@ pub use kill::kill;
 pub use list::list;
 pub use pause::{pause, resume};
 pub use ps::ps;
+pub use restore::{RestoreOpts, restore};
 pub use run::{RunOpts, run};
 pub use start::start;
 pub use update::{UpdateOpts, update};
@@ -53,6 +57,8 @@ pub enum ContainerError {
     Plan(#[from] crate::process::plan::PlanError),
     #[error(transparent)]
     Tty(#[from] crate::tty::TtyError),
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
     #[error("container not running")]
     NotRunning,
     #[error("container paused")]

@@ -211,6 +211,9 @@ fn init(
     }
     if has_mnt_ns {
         rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+        if !rootfs::dev_is_bound(spec) {
+            rootfs::reopen_dev_null()?;
+        }
         // A missing cwd is made, as runc makes it: inside the new root, before finalize() may
         // make that read-only.
         create_cwd(process.cwd())?;

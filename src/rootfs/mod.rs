@@ -233,6 +233,34 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// After pivot_root into a container that has its own /dev: stdio that is the host's /dev/null
+/// becomes the container's (runc's reOpenDevNull). A file on a mount outside the container ties
+/// it to the host, and CRIU cannot dump one: podman's conmon gives a detached container without
+/// -i the host's /dev/null as stdin.
+pub fn reopen_dev_null() -> Result<(), RootfsError> {
+    let null = Path::new("/dev/null");
+    let fd = nix::fcntl::open(
+        null,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("open", null))?;
+    let rdev = nix::sys::stat::fstat(&fd)
+        .map_err(sys("stat", null))?
+        .st_rdev;
+    for n in 0..3 {
+        // SAFETY: the stdio numbers are valid for the call; a closed one only gives EBADF.
+        let stdio = unsafe { BorrowedFd::borrow_raw(n) };
+        if nix::sys::stat::fstat(stdio).is_ok_and(|st| st.st_rdev == rdev)
+            // SAFETY: dup2 of our open fd onto a stdio number, which it replaces.
+            && unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&fd), n) } < 0
+        {
+            return Err(sys("dup2 over stdio", null)(nix::Error::last()));
+        }
+    }
+    Ok(())
+}
+
 /// After pivot_root: root.readonly, then read-only paths and masks, in runc's order (a mask
 /// bound from a read-only /dev or root is read-only too), then rootfsPropagation on the new /.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {

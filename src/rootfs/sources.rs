@@ -54,7 +54,7 @@ pub fn wanted(spec: &Spec, bundle: &Path, in_user_namespace: bool) -> Vec<(usize
 }
 
 /// A bind source on the host: relative sources are taken from the bundle.
-pub(super) fn host_path(source: &Path, bundle: &Path) -> PathBuf {
+pub fn host_path(source: &Path, bundle: &Path) -> PathBuf {
     if source.is_absolute() {
         source.to_path_buf()
     } else {
