@@ -54,17 +54,23 @@ mkdir -p /tmp/rtvm
 cp -a /rtvm/rootfs /rtvm/bundles /tmp/rtvm/
 
 # ------------------------------------------------------------------------ the runtime's own checks
-own_checks() {
-    local n=$1 bin=$2 R="$T $2 --systemd-cgroup --root /run/rtvm-$1"
-    local id=$n-lim unit=rtvm-$n-lim.scope out pid cg want props_want files_want list
-    state() { $R state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"*\([a-z0-9]*\).*/\1/p"; }
-    # the container keeps its stdio: a file, not the pipe of a $(...) that would wait for it
-    create() { $R create -b /tmp/rtvm/bundles/$1 $1 >/tmp/rtvm/$1.out 2>&1 || { out=$(cat /tmp/rtvm/$1.out); false; }; }
-    if ! create $id; then
+# Each own_* takes the runtime's NAME and R, its command line (--systemd-cgroup, its own --root).
+own_state() { $R state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"*\([a-z0-9]*\).*/\1/p"; }
+own_stopped() { [ "$(own_state "$1" status)" = stopped ]; }
+# the container keeps its stdio: a file, not the pipe of a $(...) that would wait for it
+own_create() { # ID [BUNDLE (default: ID)]
+    $R create -b /tmp/rtvm/bundles/${2:-$1} $1 >/tmp/rtvm/$1.out 2>&1 || { out=$(cat /tmp/rtvm/$1.out); false; }
+}
+
+# a container with every limit: the scope, its properties, the files, daemon-reload, update,
+# pause/resume, ps, kill --all, delete
+own_limits() {
+    local n=$1 id=$1-lim unit=rtvm-$1-lim.scope out pid cg want props_want files_want list
+    if ! own_create $id; then
         fail "$n: create with cgroupsPath system.slice:rtvm:$id" "$out"
         return
     fi
-    pid=$(state $id pid)
+    pid=$(own_state $id pid)
     out=$($R start $id 2>&1) || fail "$n: start" "$out"
     if [ $V2 = 1 ]; then
         cg=/sys/fs/cgroup/system.slice/$unit
@@ -126,14 +132,16 @@ own_checks() {
     check "$n: update: the cgroup files" "$files_want" "$($limit_files)"
     systemctl daemon-reload
     check "$n: update, then systemctl daemon-reload: the cgroup files keep the new limits" "$files_want" "$($limit_files)"
+    out=$($R events --stats $id 2>&1)
+    if [[ "$out" =~ \"pids\":\{\"current\":[1-9][0-9]*,\"limit\":40\} ]]; then pass "$n: events --stats: the scope's pids and limit"; else fail "$n: events --stats: the scope's pids and limit" "$out"; fi
 
     # pause / resume through the cgroup
     $R pause $id
     if [ $V2 = 1 ]; then out=$(cat $cg/cgroup.freeze); else out=$(cat /sys/fs/cgroup/freezer/$cg/freezer.state); fi
-    check "$n: pause: frozen, state paused" "$([ $V2 = 1 ] && echo 1 || echo FROZEN) paused" "$out $(state $id status)"
+    check "$n: pause: frozen, state paused" "$([ $V2 = 1 ] && echo 1 || echo FROZEN) paused" "$out $(own_state $id status)"
     $R resume $id
     if [ $V2 = 1 ]; then out=$(cat $cg/cgroup.freeze); else out=$(cat /sys/fs/cgroup/freezer/$cg/freezer.state); fi
-    check "$n: resume: thawed, state running" "$([ $V2 = 1 ] && echo 0 || echo THAWED) running" "$out $(state $id status)"
+    check "$n: resume: thawed, state running" "$([ $V2 = 1 ] && echo 0 || echo THAWED) running" "$out $(own_state $id status)"
     list=$($R ps --format json $id 2>&1)
     if grep -q "\b$pid\b" <<<"$list" && [ "$(tr ',' '\n' <<<"$list" | wc -l)" -ge 2 ]; then
         pass "$n: ps: the scope's processes"
@@ -141,17 +149,19 @@ own_checks() {
 
     # kill --all, delete: no unit, no cgroup, no failed unit left
     $R kill --all $id KILL
-    if wait_for 30 test "$(state $id status)" = stopped; then pass "$n: kill --all: stopped"; else fail "$n: kill --all: stopped" "$(state $id status)"; fi
+    if wait_for 30 own_stopped $id; then pass "$n: kill --all: stopped"; else fail "$n: kill --all: stopped" "$(own_state $id status)"; fi
     out=$($R delete $id 2>&1) || fail "$n: delete" "$out"
     if wait_for 10 gone $unit; then pass "$n: delete: no unit left"; else fail "$n: delete: no unit left" "$(systemctl status $unit 2>&1)"; fi
     if [ $V2 = 1 ]; then out=$(ls -d $cg 2>&1); else out=$(ls -d /sys/fs/cgroup/*/$cg 2>&1); fi
     check "$n: delete: no cgroup left" "" "$(grep -v 'No such file' <<<"$out")"
     check "$n: delete: no failed unit left" "" "$(systemctl list-units --failed --all --plain --no-legend "*$n-*")"
+}
 
-    # a nested slice: a-b.slice lives in a.slice/a-b.slice
-    id=$n-nest unit=rtvmn-$n-nest.scope
-    if create $id; then
-        pid=$(state $id pid)
+# a nested slice: a-b.slice lives in a.slice/a-b.slice
+own_nested() {
+    local n=$1 id=$1-nest unit=rtvmn-$1-nest.scope out pid
+    if own_create $id; then
+        pid=$(own_state $id pid)
         if [ $V2 = 1 ]; then
             check "$n: nested slice rtvm-$n.slice: the scope's cgroup" "/rtvm.slice/rtvm-$n.slice/$unit" "$(sed -n 's/^0:://p' /proc/$pid/cgroup)"
         else
@@ -163,11 +173,13 @@ own_checks() {
     else
         fail "$n: create in a nested slice" "$out"
     fi
+}
 
-    # no cgroupsPath: the driver's default scope in system.slice
-    id=$n-default
-    if create $id; then
-        pid=$(state $id pid)
+# no cgroupsPath: the driver's default scope in system.slice
+own_default() {
+    local n=$1 id=$1-default out pid unit
+    if own_create $id; then
+        pid=$(own_state $id pid)
         unit=$(sed -n 's|^[0-9]*:name=systemd:||p; s|^0::||p' /proc/$pid/cgroup | head -n1)
         case $unit in
         /system.slice/*-$id.scope) pass "$n: no cgroupsPath: a scope *-$id.scope in system.slice" ;;
@@ -180,10 +192,12 @@ own_checks() {
     else
         fail "$n: create without cgroupsPath" "$out"
     fi
+}
 
-    # a malformed cgroupsPath is refused, naming it, and leaves nothing
-    id=$n-bad
-    if create $id; then
+# a malformed cgroupsPath is refused, naming it, and leaves nothing
+own_malformed() {
+    local n=$1 id=$1-bad out
+    if own_create $id; then
         fail "$n: cgroupsPath system.slice:$id (two fields) is refused" "create succeeded"
         $R delete -f $id
     elif ! grep -q cgroupsPath <<<"$out"; then
@@ -195,6 +209,23 @@ own_checks() {
         "$($R list -q 2>&1 | grep -x $id)$(systemctl list-units --all --plain --no-legend "*$id*")"
 }
 
+# systemd out of reach (/run/systemd and the system bus hidden in a mount namespace of the
+# command's own): a clear error, naming what it could not reach, before anything is made
+own_no_systemd() {
+    local n=$1 id=$1-nosd out
+    if unshare -m sh -c 'mount -t tmpfs none /run/systemd && mount -t tmpfs none /run/dbus && exec "$@"' sh \
+        $R create -b /tmp/rtvm/bundles/$n-nest $id >/tmp/rtvm/$id.out 2>&1; then
+        fail "$n: systemd out of reach: create fails" "create succeeded"
+        $R delete -f $id
+    elif out=$(cat /tmp/rtvm/$id.out) && ! grep -qiE 'not running|bus|/run/systemd|connect|reach' <<<"$out"; then
+        fail "$n: systemd out of reach: create fails" "the error does not name what it could not reach: $out"
+    else
+        pass "$n: systemd out of reach: create fails, saying so"
+    fi
+    check "$n: systemd out of reach: no container and no unit left" "" \
+        "$($R list -q 2>&1 | grep -x $id)$(systemctl list-units --all --plain --no-legend "*$id*")"
+}
+
 want() { [[ " $CHECKS " == *" $1 "* ]]; }
 finish() {
     [ -z "$DEBUG" ] || journalctl -b --no-pager | tail -n 300
@@ -203,7 +234,10 @@ finish() {
     exit 0
 }
 if want own; then
-    for r in "${RUNTIMES[@]}"; do own_checks "${r%%=*}" "${r#*=}"; done
+    for r in "${RUNTIMES[@]}"; do
+        R="$T ${r#*=} --systemd-cgroup --root /run/rtvm-${r%%=*}"
+        for c in own_limits own_nested own_default own_malformed own_no_systemd; do $c "${r%%=*}"; done
+    done
 fi
 [ $V2 = 1 ] || finish
 
@@ -251,9 +285,8 @@ engine_checks() {
     check "$who: update, then daemon-reload: cgroup files" "memory.max=100663296;cpu.max=25000 100000;" "$(files $cg memory.max cpu.max)"
 }
 
-podman_checks() {
-    local n=$1 bin=$2 who="podman $1" id out t0 code
-    P="$T podman --runtime $bin"
+podman_lifecycle() {
+    local n=$1 bin=$2 who="podman $1" id out t0 code P="$T podman --runtime $2"
     if ! id=$($P run -d --name pm-$n $LIMITS localhost/rtvm sh -c "$LOOP" 2>&1); then fail "$who: run -d" "$id"; return; fi
     engine_checks "$P" $n "$who" "$id" machine.slice/libpod
     t0=$(date +%s)
@@ -263,24 +296,28 @@ podman_checks() {
     if wait_for 10 gone libpod-$id.scope; then pass "$who: stop: no scope unit left"; else fail "$who: stop: no scope unit left" "$(props libpod-$id.scope LoadState ActiveState)"; fi
     out=$($P rm $id 2>&1) || fail "$who: rm" "$out"
     check "$who: rm: gone from podman and from the runtime's list" "" "$($P ps -a -q --no-trunc | grep $id)$($T $bin list -q | grep $id)"
+}
 
-    # --sdnotify=container: the container's READY=1 (from /notify, through the NOTIFY_SOCKET the
-    # runtime binds in) is what lets the Type=notify service start
+# --sdnotify=container: the container's READY=1 (from /notify, through the NOTIFY_SOCKET the
+# runtime binds in) is what lets the Type=notify service start
+podman_sdnotify() {
+    local n=$1 bin=$2 who="podman $1" out
     out=$($T systemd-run --unit rtvm-notify-$n -p Type=notify -p NotifyAccess=all -p TimeoutStartSec=90 \
         podman --runtime $bin run --rm --name pn-$n --sdnotify=container --network none localhost/rtvm /notify 2>&1)
     if [ $? = 0 ] && [ "$(props rtvm-notify-$n.service ActiveState)" = "ActiveState=active " ]; then
         pass "$who: --sdnotify=container: READY=1 from the container starts a Type=notify unit"
+        $T systemctl stop rtvm-notify-$n
     else
         fail "$who: --sdnotify=container: READY=1 from the container starts a Type=notify unit" "$out" "$(journalctl -u rtvm-notify-$n | tail -n 15)"
+        $T systemctl stop rtvm-notify-$n
+        systemctl reset-failed rtvm-notify-$n 2>/dev/null # counted above
     fi
-    $T systemctl stop rtvm-notify-$n
     check "$who: --sdnotify=container: the unit stopped, the container removed" "" \
-        "$(systemctl list-units --all --plain --no-legend "rtvm-notify-$n*" | grep -v inactive)$($P ps -a -q -f name=pn-$n)"
+        "$(systemctl list-units --all --plain --no-legend "rtvm-notify-$n*" | grep -v inactive)$($T podman ps -a -q -f name=pn-$n)"
 }
 
 docker_checks() {
-    local n=$1 who="docker $1" id out pid
-    D="$T docker"
+    local n=$1 who="docker $1" id out pid D="$T docker"
     if ! id=$($D run -d --runtime docker-$n --name dk-$n $LIMITS localhost/rtvm sh -c "$LOOP" 2>&1); then fail "$who: run -d" "$id"; return; fi
     engine_checks "$D" $n "$who" "$id" system.slice/docker
     pid=$($D inspect -f '{{.State.Pid}}' $id)
@@ -295,7 +332,10 @@ docker_checks() {
 if ! want podman; then
     :
 elif out=$($T podman import /rtvm/rootfs.tar localhost/rtvm 2>&1); then
-    for r in "${RUNTIMES[@]}"; do podman_checks "${r%%=*}" "${r#*=}"; done
+    for r in "${RUNTIMES[@]}"; do
+        podman_lifecycle "${r%%=*}" "${r#*=}"
+        podman_sdnotify "${r%%=*}" "${r#*=}"
+    done
 else
     fail "podman: import the busybox image" "$out"
 fi

@@ -4,7 +4,8 @@ guest's /tmp/rtvm/rootfs), in the shape of integration/vm's (its config()):
 
   NAME-lim      sh and two sleeps with every limit the systemd driver turns into a unit property,
                 cgroupsPath system.slice:rtvm:NAME-lim (the scope rtvm-NAME-lim.scope)
-  NAME-nest     a sleep in a nested slice: rtvm-NAME.slice:rtvmn:NAME-nest
+  NAME-nest     a sleep in a nested slice: rtvm-NAME.slice:rtvmn:NAME-nest (also the bundle of
+                the check with systemd out of reach)
   NAME-default  no cgroupsPath: the driver's default scope in system.slice
   NAME-bad      a malformed cgroupsPath (two fields): refused
 
