@@ -42,6 +42,30 @@ cri_image() {
     } >"$W/umoci.log" 2>&1 || die "building the OCI image failed" "$W/umoci.log"
 }
 
+# cri_plugin CNI_BIN CNI_CONF_DIR DEFAULT_HANDLER: the config.toml lines of the CRI plugin as the
+# harnesses run it, up to its runtimes table (cri_runtime adds the handlers)
+cri_plugin() {
+    cat <<EOF
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/cri:pause"
+  # integration/cri runs containerd without CAP_SYS_RESOURCE: a container may not get a lower
+  # oom_score_adj than containerd's
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # the pod network's namespaces are bind mounts: under our state dir, in containerd's private
+  # mount namespace
+  netns_mounts_under_state_dir = true
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "$1"
+  conf_dir = "$2"
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "$3"
+EOF
+}
+
 # cri_runtime NAME BINARY ROOT SYSTEMD_CGROUP: the config.toml lines of a CRI runtime handler NAME
 # that runs BINARY through containerd's runc shim, with --root ROOT, and the systemd cgroup
 # driver if SYSTEMD_CGROUP is true

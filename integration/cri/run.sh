@@ -107,22 +107,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.tracing.
   address = "$SOCK"
 [plugins."io.containerd.internal.v1.opt"]
   path = "$W/cd/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/cri:pause"
-  # no CAP_SYS_RESOURCE here: a container may not get a lower oom_score_adj than ours
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  # the pod network's namespaces are bind mounts: under our state dir, in containerd's private
-  # mount namespace
-  netns_mounts_under_state_dir = true
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "$CNI_BIN"
-  conf_dir = "$W/cni/net.d"
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  default_runtime_name = "runc"
+$(cri_plugin "$CNI_BIN" "$W/cni/net.d" runc)
 $(cri_runtime rt "$RT" "$W/root-rt" false)
 $(cri_runtime runc "$RUNC" "$W/root-runc" false)
 EOF
