@@ -166,6 +166,8 @@ boot() {
         set -e
         bind_ro() { mount --bind "$1" "$2"; mount -o remount,bind,ro "$2"; }
         bind_ro / "$1/share/root"; bind_ro "$1/rtvm" "$1/share/rtvm"; bind_ro "$2" "$1/share/modules"
+        # virtiofsd keeps a pid file in /run/virtiofsd: this namespace'"'"'s own /run, not the machine'"'"'s
+        mount -t tmpfs -o mode=755 tmpfs /run
         exec "$3" --socket-path="$4" -o source="$1/share" -o cache=always -o sandbox=chroot' \
         sh "$W" "$modules" "$virtiofsd" "$sock" >"$W/virtiofsd-$1.log" 2>&1 &
     echo $! >"$W/pid-virtiofsd-$1"
