@@ -196,8 +196,8 @@ boot() {
     echo "INFO ${label}boot took $(($(date +%s) - t0))s, qemu used $(awk '{print int($1 + $2)}' "$W/cpu-$1" 2>/dev/null)s of CPU"
 }
 boots=()
-# Time limits, guards against a hang (runc's checks take about 6 min of qemu CPU on v2,
-# 1.5 on v1): an xfail runtime fails each group at its first step, in seconds.
+# Time limits, guards against a hang (runc's checks take 3.5-6 min of qemu CPU on v2,
+# 1-1.5 on v1): an xfail runtime fails each group at its first step, in seconds.
 full=$(($# - ${#xfail[@]}))
 for b in ${RT_SYSVM_BOOTS:-v2 v1}; do
     case $b in
