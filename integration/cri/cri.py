@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -27,6 +28,7 @@ LOOP = ["sh", "-c", 'echo started; trap "exit 0" TERM; while true; do sleep 0.1;
 KUBELET_MASKED = ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
                   "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"]
 KUBELET_READONLY = ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+TIME_SCALE = 1  # --time-scale: every deadline and time bound is multiplied by it
 OOM_SCORE_ADJ = 936  # a Burstable pod's, as the kubelet computes them
 RUNTIME_DEFAULT = {"profileType": "RuntimeDefault"}
 # case -> (what it is, its container securityContext beyond the kubelet's defaults, the
@@ -100,13 +102,47 @@ class Cri:
             request_serializer=type(req).SerializeToString,
             response_deserializer=getattr(self.pb, f"{method}Response").FromString,
         )
-        return rpc(req, timeout=timeout)
+        return rpc(req, timeout=timeout * TIME_SCALE)
+
+
+def expand_slice(name):
+    """Where systemd puts a slice: a-b-c.slice is /a.slice/a-b.slice/a-b-c.slice."""
+    parts = name.removesuffix(".slice").split("-")
+    return "".join("/" + "-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
+
+
+def cgroup_of(cgroups_path):
+    """The cgroup a spec's cgroupsPath names: the path itself for the cgroupfs driver; for the
+    systemd driver's slice:prefix:name, the scope unit prefix-name.scope in that slice."""
+    if ":" not in cgroups_path:
+        return cgroups_path
+    slice_name, prefix, name = cgroups_path.split(":")
+    return f"{expand_slice(slice_name)}/{prefix}-{name}.scope"
 
 
 def cgroup_file(cgroups_path, controller, v1_name, v2_name):
+    path = cgroup_of(cgroups_path)
     if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        return f"/sys/fs/cgroup{cgroups_path}/{v2_name}"
-    return f"/sys/fs/cgroup/{controller}{cgroups_path}/{v1_name}"
+        return f"/sys/fs/cgroup{path}/{v2_name}"
+    return f"/sys/fs/cgroup/{controller}{path}/{v1_name}"
+
+
+def unit_properties(cgroups_path, *names):
+    """systemd driver: these properties of the container's scope unit, as `systemctl show` has them."""
+    unit = os.path.basename(cgroup_of(cgroups_path))
+    r = subprocess.run(["systemctl", "show", "-p", ",".join(names), unit], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"systemctl show {unit}: {r.stderr.strip()}")
+    return dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+
+
+def check_unit(cgroups_path, memory, quota, period):
+    """systemd driver: the scope unit runs and holds the limits as properties; a limit that is
+    only in the cgroup files is lost at the next `systemctl daemon-reload`. (systemctl shows the
+    CPU times in ms: every value used here is a whole number of ms below a second.)"""
+    names = ("ActiveState", "MemoryMax", "CPUQuotaPerSecUSec", "CPUQuotaPeriodUSec")
+    got = unit_properties(cgroups_path, *names)
+    want = dict(zip(names, ("active", str(memory), f"{quota * 1000 // period}ms", f"{period // 1000}ms")))
+    check(got == want, f"unit properties {got}, wanted {want}")
 
 
 def read(path):
@@ -135,7 +171,7 @@ def check_limits(cgroups_path, memory, quota, period, shares):
 
 
 def wait_for(pred, seconds=10):
-    end = time.monotonic() + seconds
+    end = time.monotonic() + seconds * TIME_SCALE
     while True:
         value = pred()
         if value or time.monotonic() > end:
@@ -168,6 +204,8 @@ class Pod:
         self.network = network
         self.kind = "pod" if network == "NODE" else "podnet"
         self.cgroup_parent = f"{opts.cgroup_prefix}-{handler}"
+        if opts.systemd_cgroup:  # as the kubelet's systemd driver names a pod's slice
+            self.cgroup_parent = expand_slice(self.cgroup_parent + ".slice")
         self.log_dir = os.path.join(opts.work, f"logs-{self.kind}-{handler}")
         self.pod_config = {
             "metadata": {"name": f"{self.kind}-{handler}", "uid": f"uid-{self.kind}-{handler}", "namespace": "rt-cri"},
@@ -212,7 +250,11 @@ class Pod:
         check(st.state == self.cri.pb.SANDBOX_READY, f"pod state {st.state}, wanted SANDBOX_READY")
         check(st.runtime_handler == self.handler, f"runtime handler {st.runtime_handler!r}")
         cg = self.spec(self.pod)["linux"]["cgroupsPath"]
-        check(cg.startswith(self.cgroup_parent + "/"), f"sandbox cgroupsPath {cg}")
+        if self.opts.systemd_cgroup:
+            want = f"{os.path.basename(self.cgroup_parent)}:cri-containerd:{self.pod}"
+            check(cg == want, f"sandbox cgroupsPath {cg}, wanted {want}")
+        else:
+            check(cg.startswith(self.cgroup_parent + "/"), f"sandbox cgroupsPath {cg}")
         # the sandbox's pause holds the pod's cgroup: its pid is in the cgroup the spec names
         procs = read(cgroup_file(cg, "pids", "cgroup.procs", "cgroup.procs")).split()
         check(len(procs) == 1, f"{cg} holds {procs}, wanted the pause process")
@@ -282,10 +324,14 @@ class Pod:
         check(ok, f"{log} lacks the container's 'started' line (CRI log format)")
 
     def created_limits(self, case):
-        check_limits(self.spec(self.containers[case])["linux"]["cgroupsPath"], 64 * MiB, 20000, 100000, 512)
+        cg = self.spec(self.containers[case])["linux"]["cgroupsPath"]
+        check_limits(cg, 64 * MiB, 20000, 100000, 512)
+        if self.opts.systemd_cgroup:
+            check_unit(cg, 64 * MiB, 20000, 100000)
 
-    def exec_sync(self, case, cmd, timeout=30):
+    def exec_sync(self, case, cmd, timeout=None):
         cid = self.containers[case]
+        timeout = timeout or round(30 * TIME_SCALE)
         return self.cri.call("ExecSync", {"containerId": cid, "cmd": cmd, "timeout": timeout}, timeout=timeout + 30)
 
     def seccomp_mode(self, case, want):
@@ -345,7 +391,7 @@ class Pod:
         else:
             raise CheckFailed(f"ExecSync returned exit {r.exit_code} instead of timing out")
         took = time.monotonic() - started
-        check(took < 15, f"took {took:.1f}s for a 1s timeout")
+        check(took < 15 * TIME_SCALE, f"took {took:.1f}s for a 1s timeout")
 
         def sleeper_gone():
             r = self.exec_sync(case, ["ps", "-o", "args"])
@@ -364,7 +410,16 @@ class Pod:
         cid = self.containers[case]
         res = {"memoryLimitInBytes": 96 * MiB, "cpuShares": 256, "cpuPeriod": 50000, "cpuQuota": 25000}
         self.cri.call("UpdateContainerResources", {"containerId": cid, "linux": res})
-        check_limits(self.spec(cid)["linux"]["cgroupsPath"], 96 * MiB, 25000, 50000, 256)
+        cg = self.spec(cid)["linux"]["cgroupsPath"]
+        check_limits(cg, 96 * MiB, 25000, 50000, 256)
+        if self.opts.systemd_cgroup:
+            check_unit(cg, 96 * MiB, 25000, 50000)
+            r = subprocess.run(["systemctl", "daemon-reload"], capture_output=True, text=True, timeout=120)
+            check(r.returncode == 0, f"systemctl daemon-reload: {r.stderr.strip()}")
+            try:
+                check_limits(cg, 96 * MiB, 25000, 50000, 256)
+            except CheckFailed as e:
+                raise CheckFailed(f"after systemctl daemon-reload: {e}")
 
     def stop(self, case):
         cid = self.containers[case]
@@ -374,7 +429,7 @@ class Pod:
         st = self.cri.call("ContainerStatus", {"containerId": cid}).status
         check(st.state == self.cri.pb.CONTAINER_EXITED, f"state {st.state}, wanted CONTAINER_EXITED")
         check(st.exit_code == 0, f"exit code {st.exit_code}, wanted 0 from the TERM trap")
-        check(took < 10, f"stop took {took:.1f}s: SIGTERM did not reach the container")
+        check(took < 10 * TIME_SCALE, f"stop took {took:.1f}s: SIGTERM did not reach the container")
         # the task is deleted once it exited: `delete` ran and took the runtime's state with it
         check(not os.path.exists(self.bundle(cid)), f"bundle {self.bundle(cid)} left")
         check(not os.path.exists(self.runtime_state(cid)), f"{self.runtime_state(cid)} left")
@@ -387,6 +442,9 @@ class Pod:
         check(cid not in listed, "still listed")
         left = [p for c in ("memory", "pids", "cpu") if os.path.exists(p := cgroup_file(cg, c, "", ""))]
         check(not left, f"cgroups left: {left}")
+        if self.opts.systemd_cgroup:
+            state = unit_properties(cg, "LoadState", "ActiveState")
+            check(state == {"LoadState": "not-found", "ActiveState": "inactive"}, f"the scope unit is left: {state}")
 
     def stop_pod(self):
         self.cri.call("StopPodSandbox", {"podSandboxId": self.pod})
@@ -417,18 +475,20 @@ class Pod:
     def run(self):
         s = self.report.step
         net = "host network" if self.network == "NODE" else "CNI bridge"
+        unit = ", the scope unit's properties" if self.opts.systemd_cgroup else ""
         if s(self.name(f"RunPodSandbox ({net}, pod READY, pause in its cgroup)"), self.run_pod) is None:
             return
         if self.network == "POD":
             return self.run_pod_network()
-        for case, (what, security, _) in CASES.items():
+        cases = {case: CASES[case] for case in self.opts.cases}
+        for case, (what, security, _) in cases.items():
             s(self.name(f"CreateContainer {case} ({what})"), self.create, case, security)
-        for case, (_, _, mode) in CASES.items():
+        for case, (_, _, mode) in cases.items():
             if case not in self.containers:
                 continue
             if s(self.name(f"StartContainer {case} (RUNNING, CRI log)"), self.start, case) is None:
                 continue
-            s(self.name(f"CreateContainer's resources for {case} in the host cgroup files"), self.created_limits, case)
+            s(self.name(f"CreateContainer's resources for {case} in the host cgroup files{unit}"), self.created_limits, case)
             s(self.name(f"ExecSync {case}: Seccomp {mode} in /proc/self/status and /proc/1/status"),
               self.seccomp_mode, case, mode)
             s(self.name(f"ExecSync {case}: kubelet's mounts, masked and read-only paths, oom_score_adj"),
@@ -441,10 +501,11 @@ class Pod:
             s(self.name("ExecSync exit code, stdout, stderr"), self.exec_exit_code, case)
             s(self.name("ExecSync timeout kills the exec"), self.exec_timeout, case)
             s(self.name("ContainerStats (memory and cpu from the cgroup)"), self.stats, case)
-            s(self.name("UpdateContainerResources (host cgroup files)"), self.update, case)
+            reload = " kept over daemon-reload" if unit else ""
+            s(self.name(f"UpdateContainerResources (host cgroup files{unit}{reload})"), self.update, case)
         for case in list(self.containers):
             s(self.name(f"StopContainer {case} (SIGTERM, exit 0, task deleted)"), self.stop, case)
-            s(self.name(f"RemoveContainer {case} (unlisted, cgroups gone)"), self.remove, case)
+            s(self.name(f"RemoveContainer {case} (unlisted, cgroups{' and scope unit' if unit else ''} gone)"), self.remove, case)
         s(self.name("StopPodSandbox"), self.stop_pod)
         s(self.name("RemovePodSandbox (shim, bundle, runtime root, cgroups gone)"), self.remove_pod)
 
@@ -538,11 +599,23 @@ def main():
     p.add_argument("--work", required=True, help="the run's temp dir (log dirs go here)")
     p.add_argument("--image", required=True)
     p.add_argument("--cgroup-prefix", required=True, help="pods' cgroup parents are PREFIX-<handler>")
+    p.add_argument("--systemd-cgroup", action="store_true",
+                   help="the runtimes use systemd's cgroup driver: pods' parents are slices PREFIX-<handler>.slice")
     p.add_argument("--handler", action="append", required=True, metavar="NAME=RUNTIME_ROOT")
     p.add_argument("--containerd-pid", required=True, type=int)
+    p.add_argument("--time-scale", type=float, default=1,
+                   help="multiply every deadline and time bound by this (a slow machine: a TCG guest)")
+    p.add_argument("--cases", default=",".join(CASES), type=lambda v: v.split(","),
+                   help=f"the host-network pod's containers, of {','.join(CASES)} (default: all)")
+    p.add_argument("--networks", default="NODE,POD", type=lambda v: v.split(","),
+                   help="NODE (a host-network pod), POD (a pod-network pod) or both (the default)")
     p.add_argument("--capture", help="save the config.json files the CRI plugin wrote for the runc pod here")
     opts = p.parse_args()
     opts.runtime_root = dict(h.split("=", 1) for h in opts.handler)
+    global TIME_SCALE
+    TIME_SCALE = opts.time_scale
+    if not set(opts.cases) <= set(CASES) or not set(opts.networks) <= {"NODE", "POD"}:
+        p.error(f"--cases takes {','.join(CASES)}; --networks takes NODE,POD")
     sys.path.insert(0, opts.stubs)
     import api_pb2
 
@@ -552,7 +625,7 @@ def main():
     if version is not None:
         print(f"== {version.runtime_name} {version.runtime_version}, CRI {version.runtime_api_version}")
     for handler in opts.runtime_root:
-        for network in ("NODE", "POD"):
+        for network in opts.networks:
             pod = Pod(cri, opts, handler, report, network)
             try:
                 pod.run()

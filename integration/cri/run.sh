@@ -25,6 +25,7 @@ cd "$(dirname "$0")/../.."
 exec </dev/null
 START=$(date +%s)
 . integration/busybox_image.sh
+. integration/cri/prepare.sh
 
 CAPTURE=""
 if [ "${1:-}" = --capture ]; then CAPTURE=$PWD/tests/corpus/callers; shift; fi
@@ -83,39 +84,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---------------------------------------------------------------- the CRI API's messages
-mkdir -p "$W/src" "$W/stubs"
-if [ -n "${CRI_API_PROTO:-}" ]; then
-    cp "$CRI_API_PROTO" "$W/src/api.proto"
-else
-    # The CRI API of the containerd that is installed, from Debian's source package. The proxy
-    # may serve the tarballs but not the .dsc (apt-get then fails after downloading): check the
-    # tarball against the archive's own sha256 instead of trusting apt-get's exit status.
-    version=$(dpkg-query -W -f='${source:Version}' containerd)
-    orig=containerd_$(sed 's/^[0-9]*://; s/-[^-]*$//' <<<"$version").orig.tar.xz
-    (cd "$W/src" && timeout 300 apt-get source -q --download-only "containerd=$version") >"$W/src/apt.log" 2>&1
-    want=$(apt-cache showsrc containerd | awk -v v="$version" -v f="$orig" '
-        /^Package:/ {inv = 0} $1 == "Version:" {inv = ($2 == v)}
-        inv && /^Checksums-Sha256:/ {c = 1; next} inv && c && /^ / {if ($3 == f) print $1; next} {c = 0}')
-    [ -n "$want" ] || die "apt-cache showsrc has no $orig for containerd $version: add a deb-src line for the suite it comes from and apt-get update"
-    [ -f "$W/src/$orig" ] || die "apt-get source containerd=$version did not fetch $orig" "$W/src/apt.log"
-    [ "$(sha256sum <"$W/src/$orig" | cut -d' ' -f1)" = "$want" ] || die "$orig does not match the archive's sha256"
-    tar -xJf "$W/src/$orig" -O --wildcards '*/vendor/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto' >"$W/src/api.proto" ||
-        die "no vendor/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto in $orig"
-fi
-# gogoproto's import and options only steer Go code generation: drop them for Python's.
-sed -i '/gogoproto/d' "$W/src/api.proto"
-protoc -I "$W/src" --python_out="$W/stubs" "$W/src/api.proto" || die "protoc failed on the CRI api.proto"
-
-# ---------------------------------------------------------------- the image: busybox and pause
+# ---------------------------------------------------------------- the CRI API's messages, the image
+cri_api_stubs "$W"
 R=$W/rootfs
 busybox_rootfs "$R" sh cat echo sleep ps true readlink hostname id grep touch ls wc
-gcc -static -O2 -Wall -o "$R/pause" integration/cri/pause.c || die "building the pause program failed"
-{
-    oci_image "$R" "$W/img" &&
-        umoci config --image "$W/img:latest" --tag pause --config.cmd /pause &&
-        tar -C "$W/img" -cf "$W/image.tar" .
-} >"$W/umoci.log" 2>&1 || die "building the OCI image failed" "$W/umoci.log"
+cri_image "$R" "$W"
 
 # ---------------------------------------------------------------- containerd with the CRI plugin
 mkdir -p "$W/cd" "$W/root-rt" "$W/root-runc" "$W/cni/net.d"
@@ -125,16 +98,6 @@ cat >"$W/cni/net.d/10-rtcri.conflist" <<EOF
 {"cniVersion": "1.0.0", "name": "rtcri", "plugins": [{"type": "bridge", "bridge": "rtcri0", "isGateway": false,
  "ipMasq": false, "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.213.0.0/24"}]], "dataDir": "$W/cni/ipam"}}]}
 EOF
-runtime() { # NAME BINARY ROOT
-    cat <<EOF
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$1]
-  runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$1.options]
-    BinaryName = "$2"
-    Root = "$3"
-    SystemdCgroup = false
-EOF
-}
 cat >"$W/cd/config.toml" <<EOF
 version = 2
 root = "$W/cd/root"
@@ -144,24 +107,9 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.tracing.
   address = "$SOCK"
 [plugins."io.containerd.internal.v1.opt"]
   path = "$W/cd/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/cri:pause"
-  # no CAP_SYS_RESOURCE here: a container may not get a lower oom_score_adj than ours
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  # the pod network's namespaces are bind mounts: under our state dir, in containerd's private
-  # mount namespace
-  netns_mounts_under_state_dir = true
-[plugins."io.containerd.grpc.v1.cri".cni]
-  bin_dir = "$CNI_BIN"
-  conf_dir = "$W/cni/net.d"
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  default_runtime_name = "runc"
-$(runtime rt "$RT" "$W/root-rt")
-$(runtime runc "$RUNC" "$W/root-runc")
+$(cri_plugin "$CNI_BIN" "$W/cni/net.d" runc)
+$(cri_runtime rt "$RT" "$W/root-rt" false)
+$(cri_runtime runc "$RUNC" "$W/root-runc" false)
 EOF
 ctr_() { timeout 60 ctr -a "$SOCK" -n k8s.io "$@"; }
 # Its own network namespace too: "host network" pods and the CRI streaming server then live

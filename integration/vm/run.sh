@@ -30,37 +30,8 @@ work="$(mktemp -d /tmp/rt-vm.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-# --- kernel: the metapackage names the real image package; unpack it, never install it.
-cache="${RT_VM_CACHE:-/tmp/rt-vm-cache}"
-mkdir -p "$cache"
-if ! ls "$cache"/k/boot/vmlinuz-* >/dev/null 2>&1; then
-    (cd "$cache" && apt-get download -q linux-image-cloud-amd64 >/dev/null 2>&1)
-    real="$(dpkg-deb -f "$cache"/linux-image-cloud-amd64_*.deb Depends |
-        tr ',' '\n' | grep -o 'linux-image-[0-9][^ ]*-cloud-amd64' | head -n1)"
-    (cd "$cache" && apt-get download -q "$real" >/dev/null 2>&1)
-    rm -rf "$cache/k" && mkdir -p "$cache/k"
-    dpkg-deb -x "$cache/$real"_*.deb "$cache/k"
-fi
-kernel="$(ls "$cache"/k/boot/vmlinuz-* | head -n1)"
-modules="$(ls -d "$cache"/k/lib/modules/* | head -n1)"
-
-# --- qemu: the installed one, else Debian's qemu-system-x86 unpacked (its package conflicts
-# with the newer qemu-utils some machines carry; the libraries install fine).
-qemu="$(command -v qemu-system-x86_64 || true)"
-qemu_l=()
-if [ -z "$qemu" ]; then
-    if [ ! -x "$cache/q/usr/bin/qemu-system-x86_64" ]; then
-        (cd "$cache" && apt-get download -q qemu-system-x86 qemu-system-common qemu-system-data >/dev/null 2>&1)
-        rm -rf "$cache/q" && mkdir -p "$cache/q"
-        for d in "$cache"/qemu-system-{x86,common,data}_*.deb; do
-            dpkg-deb -x "$d" "$cache/q"
-        done
-    fi
-    qemu="$cache/q/usr/bin/qemu-system-x86_64"
-    qemu_l=(-L "$cache/q/usr/share/qemu" -L /usr/share/seabios)
-    # TCG itself is a loadable module in Debian's build.
-    export QEMU_MODULE_DIR="$cache/q/usr/lib/x86_64-linux-gnu/qemu"
-fi
+. "$here/qemu.sh"
+vm_fetch
 
 # --- initramfs
 ir="$work/ir"
