@@ -36,20 +36,34 @@ pub struct Created {
     pub console: Option<OwnedFd>,
 }
 
-/// Undo for a half-made container: the state dir and the cgroup, if rt made it. (The init
-/// process is killed by the spawner's own guard.)
-struct Rollback<'a> {
+/// Undo for a half-made container (create's, and restore's): the state dir and the cgroup, if
+/// rt made it. (The init process is killed by the spawner's own guard.)
+pub(super) struct Rollback<'a> {
     root: &'a Root,
     id: &'a str,
-    cgroup: Option<Box<dyn Manager>>,
+    pub(super) cgroup: Option<Box<dyn Manager>>,
     /// The cgroup did not exist before: its processes and directories are ours to remove.
-    cgroup_owned: bool,
-    armed: bool,
+    pub(super) cgroup_owned: bool,
+    pub(super) armed: bool,
     /// Set once the create-time hooks have begun: a failure from then on continues the
     /// lifecycle with destroy and the poststop hooks (runtime.md, lifecycle steps 3-5 and 13).
     poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
     /// The resctrl groups init joined (removed if rt made them).
     rdt: Option<crate::intelrdt::RdtState>,
+}
+
+impl<'a> Rollback<'a> {
+    pub(super) fn new(root: &'a Root, id: &'a str, cgroup_owned: bool) -> Self {
+        Rollback {
+            root,
+            id,
+            cgroup: None,
+            cgroup_owned,
+            armed: true,
+            poststop: None,
+            rdt: None,
+        }
+    }
 }
 
 impl Drop for Rollback<'_> {
@@ -143,15 +157,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // a node from linux.devices is created but not allowed on its own.
     let mut resources = linux.and_then(|l| l.resources().clone());
     let late_pids = late_pids_limit(resources.as_mut(), plan.must_fork);
-    let mut cg = cgroups::new_manager(&CgroupConfig {
-        // An empty cgroupsPath is runc's "not set".
-        cgroups_path: linux
-            .and_then(|l| l.cgroups_path().as_deref())
-            .filter(|p| !p.as_os_str().is_empty()),
-        id: o.id,
-        systemd: o.systemd_cgroup,
-        resources: resources.as_ref(),
-    })?;
+    let mut cg = cgroup_manager(&spec, o.id, o.systemd_cgroup, resources.as_ref())?;
     let cgroup_path = cg.path().to_path_buf();
     let cgroup_owned = !cg.exists();
     if !cgroup_owned {
@@ -179,15 +185,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // cgroup exists, so `delete -f` can clean up after an rt killed at any point of create.
     let dir = root.claim(o.id, &record, &config_json)?;
     drop(config_json);
-    let mut rollback = Rollback {
-        root,
-        id: o.id,
-        cgroup: None,
-        cgroup_owned: false,
-        armed: true,
-        poststop: None,
-        rdt: None,
-    };
+    let mut rollback = Rollback::new(root, o.id, false);
     if !cgroup_owned {
         logging::warn(&format!(
             "linux.cgroupsPath {}: the cgroup exists already; rt joins it, and delete will \
@@ -362,6 +360,26 @@ fn listen_fds() -> i32 {
         .and_then(|n| n.parse::<i32>().ok())
         .filter(|n| *n > 0)
         .unwrap_or(0)
+}
+
+/// The manager of the container's cgroup, as linux.cgroupsPath names it.
+pub(super) fn cgroup_manager(
+    spec: &oci_spec::runtime::Spec,
+    id: &str,
+    systemd: bool,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<Box<dyn Manager>> {
+    let path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    Ok(cgroups::new_manager(&CgroupConfig {
+        // An empty cgroupsPath is runc's "not set".
+        cgroups_path: path.filter(|p| !p.as_os_str().is_empty()),
+        id,
+        systemd,
+        resources,
+    })?)
 }
 
 /// Shims read the pid file as soon as we exit: write it whole or not at all.

@@ -55,16 +55,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let spec = &c.config()?;
     let process = build_process(spec, o)?;
     let terminal = process.terminal() == Some(true);
-    if o.detach && terminal && o.console_socket.is_none() {
-        return Err(ContainerError::Usage(
-            "cannot allocate tty if rt will detach without setting console socket".into(),
-        ));
-    }
-    if (!o.detach || !terminal) && o.console_socket.is_some() {
-        return Err(ContainerError::Usage(
-            "cannot use console socket if rt will not detach or allocate tty".into(),
-        ));
-    }
+    super::check_console_flags(o.detach, terminal, o.console_socket.is_some())?;
     check_preserved_fds(o.preserve_fds)?;
     let subs = parse_sub_cgroups(o.cgroups)?;
 

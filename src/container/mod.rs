@@ -257,6 +257,21 @@ pub(crate) fn hook_state(r: &Record, status: Status, pid: i32) -> String {
     serde_json::to_string(&s).unwrap_or_default()
 }
 
+/// runc's checks of exec's and restore's tty flags, in runc's words.
+fn check_console_flags(detach: bool, terminal: bool, console_socket: bool) -> Result<()> {
+    if detach && terminal && !console_socket {
+        return Err(ContainerError::Usage(
+            "cannot allocate tty if rt will detach without setting console socket".into(),
+        ));
+    }
+    if (!detach || !terminal) && console_socket {
+        return Err(ContainerError::Usage(
+            "cannot use console socket if rt will not detach or allocate tty".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `state ID`: runc prints the state indented.
 pub fn state(root: &Root, id: &str) -> Result<String> {
     let c = Container::load(root, id)?;

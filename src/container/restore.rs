@@ -13,16 +13,16 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{SigSet, Signal};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::create::{check_existing_cgroup, write_pid_file};
+use super::create::{Rollback, cgroup_manager, check_existing_cgroup, write_pid_file};
 use super::run::{FORWARDED, wait_foreground};
 use super::{Container, ContainerError, Result, Status, checkpoint::DESCRIPTORS, io_err, sys_err};
-use crate::cgroups::{self, CgroupConfig, CgroupMount, Manager};
+use crate::cgroups::CgroupMount;
 use crate::criu::config;
 use crate::criu::proto::{Flag, Pair, ReqType, Text};
 use crate::criu::{self, Options, Swrk};
 use crate::rootfs::{options, resolve};
 use crate::state::{Record, Root};
-use crate::{hooks, logging, spec, timefmt};
+use crate::{hooks, spec, timefmt};
 
 const LOG: &str = "restore.log";
 const CRIU_ROOT: &str = "criu-root";
@@ -37,30 +37,6 @@ pub struct RestoreOpts<'a> {
     pub systemd_cgroup: bool,
 }
 
-/// Undo for a restore that failed: the restored processes, the cgroup and the state dir.
-struct Rollback<'a> {
-    root: &'a Root,
-    id: &'a str,
-    cgroup: Option<Box<dyn Manager>>,
-    cgroup_owned: bool,
-    armed: bool,
-}
-
-impl Drop for Rollback<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(c) = self.cgroup.as_ref().filter(|_| self.cgroup_owned) {
-            let _ = c.kill_all(libc::SIGKILL);
-            if let Err(e) = c.destroy() {
-                logging::warn(&format!("cleanup: {e}"));
-            }
-        }
-        let _ = self.root.remove(self.id);
-    }
-}
-
 /// Returns the exit code: 0 once detached, else the container's.
 pub fn restore(root: &Root, o: &RestoreOpts) -> Result<i32> {
     crate::state::validate_id(o.id)?;
@@ -72,17 +48,7 @@ pub fn restore(root: &Root, o: &RestoreOpts) -> Result<i32> {
         .process()
         .as_ref()
         .is_some_and(|p| p.terminal() == Some(true));
-    // runc's checks, in runc's words.
-    if o.detach && terminal && o.console_socket.is_none() {
-        return Err(ContainerError::Usage(
-            "cannot allocate tty if rt will detach without setting console socket".into(),
-        ));
-    }
-    if (!o.detach || !terminal) && o.console_socket.is_some() {
-        return Err(ContainerError::Usage(
-            "cannot use console socket if rt will not detach or allocate tty".into(),
-        ));
-    }
+    super::check_console_flags(o.detach, terminal, o.console_socket.is_some())?;
     let c = &o.criu;
     let images = criu::open_dir(&c.image_path, false)?;
     let descriptors = read_descriptors(&c.image_path)?;
@@ -95,15 +61,7 @@ pub fn restore(root: &Root, o: &RestoreOpts) -> Result<i32> {
 
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().clone());
-    let mut cg = cgroups::new_manager(&CgroupConfig {
-        // An empty cgroupsPath is runc's "not set".
-        cgroups_path: linux
-            .and_then(|l| l.cgroups_path().as_deref())
-            .filter(|p| !p.as_os_str().is_empty()),
-        id: o.id,
-        systemd: o.systemd_cgroup,
-        resources: resources.as_ref(),
-    })?;
+    let mut cg = cgroup_manager(&spec, o.id, o.systemd_cgroup, resources.as_ref())?;
     let cgroup_owned = !cg.exists();
     if !cgroup_owned {
         check_existing_cgroup(cg.as_ref())?;
@@ -127,13 +85,8 @@ pub fn restore(root: &Root, o: &RestoreOpts) -> Result<i32> {
         rdt_monitor: None,
     };
     let dir = root.claim(o.id, &record, &config_json)?;
-    let mut rollback = Rollback {
-        root,
-        id: o.id,
-        cgroup: None,
-        cgroup_owned,
-        armed: true,
-    };
+    // Undo for a restore that failed: the restored processes, the cgroup and the state dir.
+    let mut rollback = Rollback::new(root, o.id, cgroup_owned);
     cg.create().inspect_err(|_| {
         let _ = cg.destroy();
     })?;

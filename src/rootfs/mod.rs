@@ -97,15 +97,7 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
         None | Some(MsFlags::MS_UNBINDABLE) => MsFlags::MS_SLAVE,
         Some(p) => p,
     };
-    let root = Path::new("/");
-    mount(
-        None::<&str>,
-        root,
-        None::<&str>,
-        prop | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("set propagation of", root))?;
+    set_root_propagation(prop)?;
     // The rootfs' parent mount private first: were it shared (rootfsPropagation "shared"
     // keeps the host's peer groups), the bind below and every mount on it would propagate to
     // the host. pivot_root also refuses a shared parent.
@@ -146,6 +138,19 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
             )));
         }
     })
+}
+
+/// Give / (and every mount below it) the propagation `prop`.
+fn set_root_propagation(prop: MsFlags) -> Result<(), RootfsError> {
+    let root = Path::new("/");
+    mount(
+        None::<&str>,
+        root,
+        None::<&str>,
+        prop | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("set propagation of", root))
 }
 
 /// Is the container's /dev a bind mount (someone else's directory, often the host's /dev)?
@@ -300,15 +305,7 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     // applies to the container's root, never to the host's; last, since the binds above fail
     // (EINVAL) on an unbindable tree.
     if let Some(prop) = root_propagation(spec)?.filter(|p| *p != MsFlags::MS_PRIVATE) {
-        let root = Path::new("/");
-        mount(
-            None::<&str>,
-            root,
-            None::<&str>,
-            prop | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(sys("set rootfsPropagation of", root))?;
+        set_root_propagation(prop)?;
     }
     Ok(())
 }
