@@ -346,17 +346,57 @@ fn process_scheduler_batch_with_nice() {
     assert_eq!(f["nice"], json!(7), "{f}");
 }
 
+/// execCPUAffinity is for `exec`'d processes (config.md: "not applicable to the container's
+/// init process"): init keeps every CPU, an exec'd process runs on `final`.
 #[test]
 fn process_exec_cpu_affinity_final() {
-    let mut b = bundle(&["affinity"]);
-    b.config["process"]["execCPUAffinity"] = json!({"initial": "0-1", "final": "1"});
-    let f = run_fact(b, "affinity");
     if runc_differs(
         "runc 1.1.5 ignores process.execCPUAffinity (runtime-spec 1.2; runc 1.2 sets it)",
     ) {
         return;
     }
-    assert_eq!(f["cpus"], json!([1]), "{f}");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        skip("execCPUAffinity needs 2 CPUs to tell final from all");
+        return;
+    }
+    let mut b = bundle(&["affinity", "wait"]);
+    b.config["process"]["execCPUAffinity"] = json!({"initial": "0-1", "final": "1"});
+    let c = started(b);
+    let out = c.wait_output("\"ready\"");
+    let init = lines(&out)
+        .into_iter()
+        .find(|v| v["cmd"] == "affinity")
+        .unwrap_or_else(|| panic!("no affinity line: {out}"));
+    let all: Vec<usize> = (0..cpus).collect();
+    assert_eq!(init["cpus"], json!(all), "init: {init}");
+    let e = c.exec(&["--", "/checker", "affinity"]);
+    e.ok();
+    assert_eq!(fact(&e, "affinity")["cpus"], json!([1]), "{e}");
+}
+
+/// A container does not inherit the affinity of the runtime's caller (e.g. systemd's
+/// `CPUAffinity=`): init and an exec'd process run on every CPU its cgroup allows.
+#[test]
+fn runtime_cpu_affinity_is_not_inherited() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        skip("needs 2 CPUs to tell one from all");
+        return;
+    }
+    if runc_differs("runc 1.1.5 leaves its own CPU affinity to the container (runc 1.2 resets it)")
+    {
+        return;
+    }
+    let c = Container::new(bundle(&["affinity"])).wrapped(vec![
+        "taskset".into(),
+        "-c".into(),
+        "0".into(),
+    ]);
+    let o = c.run();
+    o.ok();
+    let all: Vec<usize> = (0..cpus).collect();
+    assert_eq!(fact(&o, "affinity")["cpus"], json!(all), "{o}");
 }
 
 // ---- hostname, domainname ----

@@ -118,6 +118,10 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         // As runc's setns init: the container's session keyring, unless it was made without.
         session_keyring: (!c.record.no_new_keyring).then(|| format!("_ses.{}", c.record.id)),
     };
+    // The process starts on execCPUAffinity.initial, which it inherits from rt (runc sets it on
+    // the thread that spawns), and takes `final` once in the cgroup (exec_init).
+    crate::process::setup::exec_cpu_affinity_initial(&process)
+        .map_err(|e| ContainerError::Usage(e.to_string()))?;
     let spawned = parent::spawn_exec(&cfg, cgroup_fd, &mut place, &mut ExecCallbacks(&c))?;
 
     if o.detach {

@@ -70,6 +70,7 @@ fn exec(
     }
 
     setup::process_attributes(process)?;
+    setup::cpu_affinity_in_cgroup(Some(process))?;
     if let Some(name) = &cfg.session_keyring {
         setup::join_session_keyring(name, None)?;
     }

@@ -255,6 +255,7 @@ fn init(
 
     // Process attributes that need privileges come before the user switch.
     setup::process_attributes(process)?;
+    setup::cpu_affinity_in_cgroup(None)?;
     if let Some(linux) = spec.linux()
         && let Some(p) = linux.personality()
     {

@@ -102,10 +102,43 @@ pub fn process_attributes(process: &Process) -> Result<(), SetupError> {
     if let Some(s) = process.scheduler() {
         scheduler(s)?;
     }
-    if let Some(a) = process.exec_cpu_affinity()
-        && let Some(f) = a.cpu_affinity_final()
+    Ok(())
+}
+
+/// `exec`, before it clones the process, outside the container's cgroup: rt's own affinity
+/// becomes `execCPUAffinity.initial`, which the process inherits. (The spec: execCPUAffinity
+/// does not apply to the container's init.)
+pub fn exec_cpu_affinity_initial(process: &Process) -> Result<(), SetupError> {
+    match process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
     {
-        cpu_affinity("process.execCPUAffinity.final", f)?;
+        Some(l) => cpu_affinity("process.execCPUAffinity.initial", l),
+        None => Ok(()),
+    }
+}
+
+/// Once in the container's cgroup: an `exec`'d process takes `execCPUAffinity.final`; init, and a
+/// process with no execCPUAffinity at all, every CPU the cgroup's cpuset allows, so the container
+/// does not inherit rt's own affinity (a caller's `CPUAffinity=`), as runc resets it.
+pub fn cpu_affinity_in_cgroup(process: Option<&Process>) -> Result<(), SetupError> {
+    let aff = process.and_then(|p| p.exec_cpu_affinity().as_ref());
+    if let Some(a) = aff {
+        return match a.cpu_affinity_final() {
+            Some(l) => cpu_affinity("process.execCPUAffinity.final", l),
+            None => Ok(()),
+        };
+    }
+    // The kernel clamps a full mask to the CPUs that exist and the cgroup allows.
+    let mut all = nix::sched::CpuSet::new();
+    for c in 0..nix::sched::CpuSet::count() {
+        let _ = all.set(c);
+    }
+    if let Err(e) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &all) {
+        crate::logging::warn(&format!(
+            "resetting the CPU affinity failed ({e}): the container may inherit rt's"
+        ));
     }
     Ok(())
 }
