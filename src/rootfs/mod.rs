@@ -93,11 +93,12 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
     // rootfsPropagation asks) before touching anything.
     // An unbindable / would make every bind from it fail (EINVAL): that one is applied to the
     // container's / after pivot_root (finalize).
+    // Recursive whatever was asked: every mount of the host's tree stops propagating to it.
     let prop = match root_propagation(ctx.spec)? {
-        None | Some(MsFlags::MS_UNBINDABLE) => MsFlags::MS_SLAVE,
-        Some(p) => p,
+        None | Some((MsFlags::MS_UNBINDABLE, _)) => MsFlags::MS_SLAVE,
+        Some((p, _)) => p,
     };
-    set_root_propagation(prop)?;
+    set_root_propagation(prop | MsFlags::MS_REC)?;
     // The rootfs' parent mount private first: were it shared (rootfsPropagation "shared"
     // keeps the host's peer groups), the bind below and every mount on it would propagate to
     // the host. pivot_root also refuses a shared parent.
@@ -120,18 +121,21 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// linux.rootfsPropagation as a propagation flag (applied recursively); None when unset.
-fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
+/// linux.rootfsPropagation as a propagation flag, and whether it is a recursive (`r`) one; None
+/// when unset.
+fn root_propagation(spec: &Spec) -> Result<Option<(MsFlags, bool)>, RootfsError> {
     let value = spec
         .linux()
         .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref());
     Ok(match value {
         None | Some("") => None,
-        Some("shared") | Some("rshared") => Some(MsFlags::MS_SHARED),
-        Some("private") | Some("rprivate") => Some(MsFlags::MS_PRIVATE),
-        Some("unbindable") | Some("runbindable") => Some(MsFlags::MS_UNBINDABLE),
-        Some("slave") | Some("rslave") => Some(MsFlags::MS_SLAVE),
+        Some(v @ ("shared" | "rshared")) => Some((MsFlags::MS_SHARED, v.starts_with('r'))),
+        Some(v @ ("private" | "rprivate")) => Some((MsFlags::MS_PRIVATE, v.starts_with('r'))),
+        Some(v @ ("unbindable" | "runbindable")) => {
+            Some((MsFlags::MS_UNBINDABLE, v.starts_with('r')))
+        }
+        Some(v @ ("slave" | "rslave")) => Some((MsFlags::MS_SLAVE, v.starts_with('r'))),
         Some(other) => {
             return Err(RootfsError::Invalid(format!(
                 "linux.rootfsPropagation: unknown value {other:?}"
@@ -140,17 +144,11 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
     })
 }
 
-/// Give / (and every mount below it) the propagation `prop`.
+/// Give / the propagation `prop` (and every mount below it, with MS_REC).
 fn set_root_propagation(prop: MsFlags) -> Result<(), RootfsError> {
     let root = Path::new("/");
-    mount(
-        None::<&str>,
-        root,
-        None::<&str>,
-        prop | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("set propagation of", root))
+    mount(None::<&str>, root, None::<&str>, prop, None::<&str>)
+        .map_err(sys("set propagation of", root))
 }
 
 /// Is the container's /dev a bind mount (someone else's directory, often the host's /dev)?
@@ -301,11 +299,18 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
         }
     }
     // The new / is a bind of a mount made private before pivot_root: give it the propagation
-    // asked for again (private it already is), as runc ≥ 1.2 does. After pivot_root, so it
-    // applies to the container's root, never to the host's; last, since the binds above fail
-    // (EINVAL) on an unbindable tree.
-    if let Some(prop) = root_propagation(spec)?.filter(|p| *p != MsFlags::MS_PRIVATE) {
-        set_root_propagation(prop)?;
+    // asked for again (private it already is), recursively only for an `r` one, as runc ≥ 1.2
+    // does. After pivot_root, so it applies to the container's root, never to the host's; last,
+    // since the binds above fail (EINVAL) on an unbindable tree.
+    if let Some((prop, recursive)) =
+        root_propagation(spec)?.filter(|(p, _)| *p != MsFlags::MS_PRIVATE)
+    {
+        let rec = if recursive {
+            MsFlags::MS_REC
+        } else {
+            MsFlags::empty()
+        };
+        set_root_propagation(prop | rec)?;
     }
     Ok(())
 }
