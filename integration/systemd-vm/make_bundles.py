@@ -43,6 +43,7 @@ def main(root, names):
         bundle(root, f"{n}-nest", SLEEP, {}, f"rtvm-{n}.slice:rtvmn:{n}-nest")
         bundle(root, f"{n}-default", SLEEP, {})
         bundle(root, f"{n}-bad", SLEEP, {}, f"system.slice:{n}-bad")
+        bundle(root, f"{n}-true", ["true"], {})
 
 
 if __name__ == "__main__":
