@@ -438,3 +438,20 @@ fn device_nodes_lose_setuid_and_executable_setgid_as_in_runc() {
         ]
     );
 }
+
+/// A linux.devices entry at a default device's path takes that default's place, its cgroup
+/// rule included (runc: "the spec one takes priority"): without a resources.devices rule of its
+/// own, the node is there but cannot be read; the other defaults stay allowed.
+#[test]
+fn a_device_at_a_default_path_replaces_the_default_rule() {
+    let out = run_sh(
+        "head -c1 /dev/zero 2>/dev/null | wc -c; head -c1 /dev/full | wc -c; ls /dev/zero",
+        |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/zero", "type": "c", "major": 1,
+                "minor": 5, "fileMode": 438}]);
+            c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        },
+    );
+    let lines: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(lines, ["0", "1", "/dev/zero"], "{out}");
+}

@@ -13,8 +13,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
-use super::v1::DEFAULT_DEVICE_RULES;
-
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_DETACH: libc::c_long = 9;
@@ -89,8 +87,8 @@ fn num(v: Option<i64>) -> Option<i32> {
     v.filter(|n| *n >= 0).and_then(|n| i32::try_from(n).ok())
 }
 
-/// The rules to enforce: the spec's, then runc's defaults.  FIFO rules are
-/// dropped (the device controller does not see FIFOs).
+/// The rules to enforce (the config's and runc's defaults: [`super::with_default_rules`]).
+/// FIFO rules are dropped (the device controller does not see FIFOs).
 pub(super) fn rules(spec: &[LinuxDeviceCgroup]) -> Vec<Rule> {
     let mut out = Vec::new();
     for d in spec {
@@ -106,15 +104,6 @@ pub(super) fn rules(spec: &[LinuxDeviceCgroup]) -> Vec<Rule> {
             minor: num(d.minor()),
             access: access_bits(d.access().as_deref().unwrap_or("")),
             allow: d.allow(),
-        });
-    }
-    for (t, ma, mi, acc) in DEFAULT_DEVICE_RULES {
-        out.push(Rule {
-            typ: Some(if *t == 'b' { DEV_BLOCK } else { DEV_CHAR }),
-            major: num(Some(*ma)),
-            minor: num(Some(*mi)),
-            access: access_bits(acc),
-            allow: true,
         });
     }
     out
@@ -408,7 +397,10 @@ mod tests {
 
     #[test]
     fn deny_all_then_defaults() {
-        let p = program(&[rule(false, LinuxDeviceType::A, None, None, "rwm")]);
+        let p = program(&super::super::with_default_rules(
+            &[rule(false, LinuxDeviceType::A, None, None, "rwm")],
+            &[],
+        ));
         // /dev/null rw allowed, /dev/sda denied, mknod of any block allowed.
         assert_eq!(run(&p, DEV_CHAR, 1, 3, ACC_READ | ACC_WRITE), 1);
         assert_eq!(run(&p, DEV_BLOCK, 8, 0, ACC_READ), 0);

@@ -32,7 +32,7 @@ pub use host::{CgroupFs, CgroupMode, DEFAULT_ROOT, detect_mode};
 pub use layout::Layout;
 pub use manager::FsManager;
 pub use systemd::{SystemdManager, reachable as systemd_reachable};
-pub use v1::{DEFAULT_DEVICE_RULES, device_rule_string};
+pub use v1::{DEFAULT_DEVICE_RULES, device_rule_string, with_default_rules};
 pub use v2::{blkio_weight_to_io_weight, cpu_shares_to_weight};
 
 /// A lower-case description of an I/O error: the errno text for OS errors.

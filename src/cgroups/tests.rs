@@ -578,12 +578,15 @@ fn v1_blkio_bfq_fallback() {
 
 #[test]
 fn v1_devices_deny_all_then_rules_in_order() {
-    let r = res(json!({"devices": [
+    let mut r = res(json!({"devices": [
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
         {"allow": false, "type": "b", "major": 8, "access": "w"},
         {"allow": true, "type": "c", "major": 4}
     ]}));
+    // As create gives them: then runc's defaults.
+    let rules = r.devices().clone().unwrap_or_default();
+    r.set_devices(Some(super::with_default_rules(&rules, &[])));
     let (t, mut m) = v1_host(Some(r));
     m.create().unwrap();
     let d = t.path().join("devices/test");
@@ -1117,4 +1120,18 @@ mod host {
         assert!(null_ok, "/dev/null must be allowed");
         assert!(!kmsg_ok, "/dev/kmsg must be denied");
     }
+}
+
+#[test]
+fn default_rule_dropped_for_a_device_at_its_path() {
+    let dev: oci_spec::runtime::LinuxDevice =
+        serde_json::from_value(json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 3}))
+            .unwrap();
+    let rules: Vec<String> = super::with_default_rules(&[], &[dev])
+        .iter()
+        .map(super::device_rule_string)
+        .collect();
+    assert!(!rules.contains(&"c 1:3 rwm".to_string()), "{rules:?}");
+    assert!(rules.contains(&"c 1:5 rwm".to_string()), "{rules:?}");
+    assert_eq!(rules.len(), super::DEFAULT_DEVICE_RULES.len() - 1);
 }

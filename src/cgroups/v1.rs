@@ -14,22 +14,57 @@ use super::{CgroupError, Result};
 /// Leaf directory per v1 controller name.
 pub type Dirs = BTreeMap<String, PathBuf>;
 
-/// runc's default device rules (`AllowedDevices`), appended after the
-/// spec's own rules: mknod of anything, null, random, full, tty, zero,
-/// urandom, pts, ptmx, tun.
-pub const DEFAULT_DEVICE_RULES: &[(char, i64, i64, &str)] = &[
-    ('c', -1, -1, "m"),
-    ('b', -1, -1, "m"),
-    ('c', 1, 3, "rwm"),
-    ('c', 1, 8, "rwm"),
-    ('c', 1, 7, "rwm"),
-    ('c', 5, 0, "rwm"),
-    ('c', 1, 5, "rwm"),
-    ('c', 1, 9, "rwm"),
-    ('c', 136, -1, "rwm"),
-    ('c', 5, 2, "rwm"),
-    ('c', 10, 200, "rwm"),
+/// runc's default device rules (`AllowedDevices`): mknod of anything, null, random, full, tty,
+/// zero, urandom, pts, ptmx, tun; with the path of the node each one is for, if any.
+pub const DEFAULT_DEVICE_RULES: &[(char, i64, i64, &str, &str)] = &[
+    ('c', -1, -1, "m", ""),
+    ('b', -1, -1, "m", ""),
+    ('c', 1, 3, "rwm", "/dev/null"),
+    ('c', 1, 8, "rwm", "/dev/random"),
+    ('c', 1, 7, "rwm", "/dev/full"),
+    ('c', 5, 0, "rwm", "/dev/tty"),
+    ('c', 1, 5, "rwm", "/dev/zero"),
+    ('c', 1, 9, "rwm", "/dev/urandom"),
+    ('c', 136, -1, "rwm", ""),
+    ('c', 5, 2, "rwm", ""),
+    ('c', 10, 200, "rwm", ""),
 ];
+
+/// The device rules a container's cgroup gets: the config's, then runc's defaults, less those
+/// for a path that `linux.devices` defines itself (runc: "the spec one takes priority", node and
+/// rule; the spec's own rules decide then).
+pub fn with_default_rules(
+    rules: &[LinuxDeviceCgroup],
+    devices: &[oci_spec::runtime::LinuxDevice],
+) -> Vec<LinuxDeviceCgroup> {
+    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
+    let mut out = rules.to_vec();
+    for (t, ma, mi, acc, path) in DEFAULT_DEVICE_RULES {
+        if !path.is_empty() && devices.iter().any(|d| d.path().as_os_str() == *path) {
+            continue;
+        }
+        let typ = if *t == 'b' {
+            LinuxDeviceType::B
+        } else {
+            LinuxDeviceType::C
+        };
+        let num = |v: i64| (v >= 0).then_some(v);
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(acc.to_string());
+        if let Some(m) = num(*ma) {
+            b = b.major(m);
+        }
+        if let Some(m) = num(*mi) {
+            b = b.minor(m);
+        }
+        if let Ok(r) = b.build() {
+            out.push(r);
+        }
+    }
+    out
+}
 
 /// A device rule as the devices controller wants it: `c 1:3 rwm`, `a *:* rwm`.
 pub fn device_rule_string(d: &LinuxDeviceCgroup) -> String {
@@ -43,22 +78,6 @@ pub fn device_rule_string(d: &LinuxDeviceCgroup) -> String {
         _ => "rwm".to_string(),
     };
     format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
-}
-
-fn default_rule_strings() -> Vec<String> {
-    DEFAULT_DEVICE_RULES
-        .iter()
-        .map(|(t, ma, mi, acc)| {
-            let n = |v: i64| {
-                if v < 0 {
-                    "*".to_string()
-                } else {
-                    v.to_string()
-                }
-            };
-            format!("{t} {}:{} {acc}", n(*ma), n(*mi))
-        })
-        .collect()
 }
 
 /// Write every resource in runc's subsystem order.  `devices` says whether
@@ -154,11 +173,10 @@ fn set_devices(d: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let mut deny = RepeatedWriter::new(d.join("devices.deny"));
     let mut allow = RepeatedWriter::new(d.join("devices.allow"));
     deny.write("a")?;
-    let mut all: Vec<(bool, String)> = rules
+    let all: Vec<(bool, String)> = rules
         .iter()
         .map(|r| (r.allow(), device_rule_string(r)))
         .collect();
-    all.extend(default_rule_strings().into_iter().map(|s| (true, s)));
     for (is_allow, rule) in all {
         // "a" alone is what the kernel reports; both forms are accepted.
         let file = if is_allow { &mut allow } else { &mut deny };

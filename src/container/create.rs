@@ -373,13 +373,31 @@ pub(super) fn cgroup_manager(
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref());
+    let resources = with_default_devices(&resources.cloned().unwrap_or_default(), spec);
     Ok(cgroups::new_manager(&CgroupConfig {
         // An empty cgroupsPath is runc's "not set".
         cgroups_path: path.filter(|p| !p.as_os_str().is_empty()),
         id,
         systemd,
-        resources,
+        resources: Some(&resources),
     })?)
+}
+
+/// `resources` with its device rules followed by runc's defaults (less those for a path the
+/// config's linux.devices defines): the cgroup's device rules, at create and at an update that
+/// rewrites them.
+pub(super) fn with_default_devices(
+    resources: &oci_spec::runtime::LinuxResources,
+    spec: &oci_spec::runtime::Spec,
+) -> oci_spec::runtime::LinuxResources {
+    let mut r = resources.clone();
+    let devices = spec.linux().as_ref().and_then(|l| l.devices().as_deref());
+    let rules = r.devices().as_deref().unwrap_or_default();
+    r.set_devices(Some(cgroups::with_default_rules(
+        rules,
+        devices.unwrap_or_default(),
+    )));
+    r
 }
 
 /// Shims read the pid file as soon as we exit: write it whole or not at all.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{Value, json};
 
+use super::create::with_default_devices;
 use super::{Container, ContainerError, Result, Status, io_err};
 use crate::state::{CONFIG_FILE, DirLock, Root, write_atomic};
 
@@ -187,7 +188,12 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
         crate::intelrdt::update(rdt.as_ref(), l3, mb).map_err(ContainerError::Usage)?;
     }
     let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
-    cg.apply(&resources)?;
+    // Device rules are rewritten only when the resources have some (the manager's rule).
+    if resources.devices().is_some() {
+        cg.apply(&with_default_devices(&resources, &config))?;
+    } else {
+        cg.apply(&resources)?;
+    }
     let mut saved = saved_config_json(&c)?;
     let resources_json =
         serde_json::to_value(&resources).map_err(|e| ContainerError::Usage(e.to_string()))?;

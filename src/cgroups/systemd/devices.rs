@@ -163,7 +163,8 @@ mod tests {
             proc_devices: &|| PROC_DEVICES.to_string(),
             warn: &|w| warnings.borrow_mut().push(w.to_string()),
         };
-        let p = properties(&spec, &host);
+        // As create gives them: the config's rules, then runc's defaults.
+        let p = properties(&crate::cgroups::with_default_rules(&spec, &[]), &host);
         (p, warnings.into_inner())
     }
 
