@@ -157,12 +157,8 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
     // a node from linux.devices is created but not allowed on its own.
     let mut resources = linux.and_then(|l| l.resources().clone());
     let late_pids = late_pids_limit(resources.as_mut(), plan.must_fork);
-    let mut cg = cgroup_manager(&spec, o.id, o.systemd_cgroup, resources.as_ref())?;
+    let (mut cg, cgroup_owned) = cgroup_manager(&spec, o.id, o.systemd_cgroup, resources)?;
     let cgroup_path = cg.path().to_path_buf();
-    let cgroup_owned = !cg.exists();
-    if !cgroup_owned {
-        check_existing_cgroup(cg.as_ref())?;
-    }
     let mut record = Record {
         id: o.id.to_string(),
         pid: 0,
@@ -332,7 +328,7 @@ fn late_pids_limit(
 /// with a warning (runc 1.2 refuses it), but refuses a frozen one, where init would hang
 /// before it could report anything. Checked before rt makes or writes anything there. True if
 /// the cgroup holds processes.
-pub(super) fn check_existing_cgroup(cg: &dyn Manager) -> Result<()> {
+fn check_existing_cgroup(cg: &dyn Manager) -> Result<()> {
     // Errors mean no such cgroup (or no freezer): nothing to check.
     let pids = cg.pids().map(|p| p.len()).unwrap_or(0);
     if pids > 0 {
@@ -362,35 +358,40 @@ fn listen_fds() -> i32 {
         .unwrap_or(0)
 }
 
-/// The manager of the container's cgroup, as linux.cgroupsPath names it.
+/// The manager of the container's cgroup, as linux.cgroupsPath names it, and whether rt makes
+/// the cgroup (it does not exist yet). An existing one is checked first.
 pub(super) fn cgroup_manager(
     spec: &oci_spec::runtime::Spec,
     id: &str,
     systemd: bool,
-    resources: Option<&oci_spec::runtime::LinuxResources>,
-) -> Result<Box<dyn Manager>> {
+    resources: Option<oci_spec::runtime::LinuxResources>,
+) -> Result<(Box<dyn Manager>, bool)> {
     let path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref());
-    let resources = with_default_devices(&resources.cloned().unwrap_or_default(), spec);
-    Ok(cgroups::new_manager(&CgroupConfig {
+    let resources = with_default_devices(resources.unwrap_or_default(), spec);
+    let cg = cgroups::new_manager(&CgroupConfig {
         // An empty cgroupsPath is runc's "not set".
         cgroups_path: path.filter(|p| !p.as_os_str().is_empty()),
         id,
         systemd,
         resources: Some(&resources),
-    })?)
+    })?;
+    let owned = !cg.exists();
+    if !owned {
+        check_existing_cgroup(cg.as_ref())?;
+    }
+    Ok((cg, owned))
 }
 
 /// `resources` with its device rules followed by runc's defaults (less those for a path the
 /// config's linux.devices defines): the cgroup's device rules, at create and at an update that
 /// rewrites them.
 pub(super) fn with_default_devices(
-    resources: &oci_spec::runtime::LinuxResources,
+    mut r: oci_spec::runtime::LinuxResources,
     spec: &oci_spec::runtime::Spec,
 ) -> oci_spec::runtime::LinuxResources {
-    let mut r = resources.clone();
     let devices = spec.linux().as_ref().and_then(|l| l.devices().as_deref());
     let rules = r.devices().as_deref().unwrap_or_default();
     r.set_devices(Some(cgroups::with_default_rules(

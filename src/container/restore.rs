@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{SigSet, Signal};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::create::{Rollback, cgroup_manager, check_existing_cgroup, write_pid_file};
+use super::create::{Rollback, cgroup_manager, write_pid_file};
 use super::run::{FORWARDED, wait_foreground};
 use super::{Container, ContainerError, Result, Status, checkpoint::DESCRIPTORS, io_err, sys_err};
 use crate::cgroups::CgroupMount;
@@ -61,11 +61,7 @@ pub fn restore(root: &Root, o: &RestoreOpts) -> Result<i32> {
 
     let linux = spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().clone());
-    let mut cg = cgroup_manager(&spec, o.id, o.systemd_cgroup, resources.as_ref())?;
-    let cgroup_owned = !cg.exists();
-    if !cgroup_owned {
-        check_existing_cgroup(cg.as_ref())?;
-    }
+    let (mut cg, cgroup_owned) = cgroup_manager(&spec, o.id, o.systemd_cgroup, resources)?;
     let record = Record {
         id: o.id.to_string(),
         pid: 0,

@@ -190,7 +190,7 @@ pub fn update(root: &Root, id: &str, o: &UpdateOpts) -> Result<()> {
     let cg = c.cgroup().ok_or(ContainerError::NotRunning)?;
     // Device rules are rewritten only when the resources have some (the manager's rule).
     if resources.devices().is_some() {
-        cg.apply(&with_default_devices(&resources, &config))?;
+        cg.apply(&with_default_devices(resources.clone(), &config))?;
     } else {
         cg.apply(&resources)?;
     }
