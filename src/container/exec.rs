@@ -120,8 +120,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     };
     // The process starts on execCPUAffinity.initial, which it inherits from rt (runc sets it on
     // the thread that spawns), and takes `final` once in the cgroup (exec_init).
-    crate::process::setup::exec_cpu_affinity_initial(&process)
-        .map_err(|e| ContainerError::Usage(e.to_string()))?;
+    crate::process::setup::exec_cpu_affinity_initial(&process)?;
     let spawned = parent::spawn_exec(&cfg, cgroup_fd, &mut place, &mut ExecCallbacks(&c))?;
 
     if o.detach {

@@ -59,6 +59,8 @@ pub enum ContainerError {
     Tty(#[from] crate::tty::TtyError),
     #[error(transparent)]
     Criu(#[from] crate::criu::CriuError),
+    #[error(transparent)]
+    Setup(#[from] crate::process::setup::SetupError),
     #[error("container not running")]
     NotRunning,
     #[error("container paused")]
